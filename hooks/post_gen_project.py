@@ -1,0 +1,9 @@
+"""Load the weights into the generated model, save the Hub files and prove they load like timm."""
+
+import sys
+
+sys.path.insert(0, {{ cookiecutter._repo_dir | pyrepr }})
+
+from timm_hub_template.export import main  # noqa: E402
+
+sys.exit(main({{ cookiecutter | public_context | pyrepr }}))

@@ -1,0 +1,263 @@
+"""Post-generation: put the weights into the generated model, save the Hub files, and prove they load like timm.
+
+`export(project_dir, context)` is what the post-generation hook runs, in the folder cookiecutter just rendered:
+
+1. format the rendered Python files with ruff;
+2. resolve the weights (`pretrained`, `random`, or a checkpoint path) into a timm model built by `timm.create_model`
+   (the reference), checking every key of a checkpoint;
+3. build the generated `...ForImageClassification` on the meta device and give it the reference's tensors, so the
+   weights exist once in memory;
+4. `save_pretrained` with the Auto classes registered (config.json with `auto_map`, model.safetensors, the code
+   files), the image processor, and the model card;
+5. reload the folder through `AutoModelForImageClassification`, `AutoModel` and `AutoImageProcessor` with
+   `trust_remote_code=True` and require logits, pooled features and pixels equal to timm's.
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib.util
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from timm_hub_template import card
+from timm_hub_template.introspect import ArchitectureSpec, inspect_architecture
+
+CHECKPOINT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin")
+
+
+class ExportError(Exception):
+    """A failure with a one-line cause the user can act on."""
+
+
+@dataclass
+class Weights:
+    """A timm model holding the weights to publish, and where they came from."""
+
+    reference: Any  # the timm model (torch.nn.Module) built by timm.create_model
+    source: str  # "pretrained", "random" or the checkpoint path
+
+
+@dataclass
+class Reference:
+    """Outputs of the reference timm model, computed before it is freed."""
+
+    pixel_values: Any
+    logits: Any
+    pre_logits: Any
+
+
+def main(context: dict[str, Any], project_dir: str | Path = ".") -> int:
+    """Entry point of the post-generation hook: 0 on success, 1 with a one-line error on stderr."""
+    try:
+        export(Path(project_dir).resolve(), context)
+    except ExportError as error:
+        print(f"Error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def export(project_dir: Path, context: dict[str, Any]) -> None:
+    import torch
+
+    spec = inspect_architecture(context["architecture"])
+    module, prefix = context["module_name"], context["class_prefix"]
+    format_python_files(project_dir)
+    with tempfile.TemporaryDirectory() as staging:
+        generated = import_generated_package(project_dir, Path(staging), module)
+        modeling = generated[f"modeling_{module}"]
+        processing = generated[f"image_processing_{module}"]
+        weights = load_weights(spec, context["weights"])
+        model = build_with_weights(modeling, prefix, spec, weights.reference)
+        reference = run_reference(weights.reference, spec)
+        save_model(model, modeling, prefix, module, project_dir)
+        processor = getattr(processing, f"{prefix}ImageProcessor")(**spec.data_config)
+        processor.register_for_auto_class("AutoImageProcessor")
+        processor.save_pretrained(project_dir)
+        num_parameters = sum(parameter.numel() for parameter in model.parameters())
+        del model, weights
+        gc.collect()
+    card.write_model_card(project_dir, spec, context, num_parameters, source=context["weights"])
+    with torch.inference_mode():
+        verify_folder(project_dir, spec, reference)
+
+
+def format_python_files(project_dir: Path) -> None:
+    """ruff-format the rendered files: long literal defaults (block lists, dataclass configs) get wrapped."""
+    from ruff.__main__ import find_ruff_bin
+
+    files = sorted(str(path) for path in project_dir.glob("*.py"))
+    result = subprocess.run(
+        [find_ruff_bin(), "format", "--isolated", "--no-cache", "--quiet", *files], capture_output=True, text=True
+    )
+    if result.returncode != 0:
+        raise ExportError(f"the generated Python does not parse (ruff format): {result.stderr.strip()}")
+
+
+def import_generated_package(project_dir: Path, staging: Path, module: str) -> dict[str, Any]:
+    """Import the rendered code files as a package from a copy, so `save_pretrained` can copy them back."""
+    package_name = f"_timm_hub_generated_{module}"
+    package_dir = staging / package_name
+    package_dir.mkdir()
+    for path in project_dir.glob("*.py"):
+        shutil.copyfile(path, package_dir / path.name)
+    (package_dir / "__init__.py").touch()
+    spec = importlib.util.spec_from_file_location(
+        package_name, package_dir / "__init__.py", submodule_search_locations=[str(package_dir)]
+    )
+    package = importlib.util.module_from_spec(spec)
+    sys.modules[package_name] = package
+    spec.loader.exec_module(package)
+    names = (f"configuration_{module}", f"modeling_{module}", f"image_processing_{module}")
+    return {name: importlib.import_module(f"{package_name}.{name}") for name in names}
+
+
+def load_weights(spec: ArchitectureSpec, weights: str) -> Weights:
+    """The reference timm model, holding the requested weights."""
+    import timm
+    import torch
+
+    if weights == "random":
+        torch.manual_seed(0)  # the same random weights on every run
+        return Weights(timm.create_model(spec.full_name, pretrained=False), "random")
+    if weights == "pretrained":
+        return Weights(load_pretrained(spec), "pretrained")
+    return Weights(load_checkpoint(spec, Path(weights).expanduser()), weights)
+
+
+def load_pretrained(spec: ArchitectureSpec):
+    import timm
+
+    cfg = spec.pretrained_cfg
+    if not (cfg.get("hf_hub_id") or cfg.get("url") or cfg.get("file")):
+        raise ExportError(
+            f"timm has no pretrained weights for {spec.full_name}: use weights=random or a checkpoint path"
+        )
+    try:
+        return timm.create_model(spec.full_name, pretrained=True)
+    except (OSError, RuntimeError, ValueError) as error:
+        cause = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ExportError(
+            f"could not get the pretrained weights of {spec.full_name} (offline or not in the Hugging Face cache: "
+            f"{cause}); pass weights=<path to a checkpoint> or weights=random"
+        ) from error
+
+
+def load_checkpoint(spec: ArchitectureSpec, path: Path):
+    """timm's model with a checkpoint in timm's format: safetensors, or torch.load(weights_only=True)."""
+    import timm
+    import torch
+    from timm.models import load_state_dict
+
+    if not path.is_file():
+        raise ExportError(f"weights file not found: {path}")
+    if path.suffix.lower() not in CHECKPOINT_SUFFIXES:
+        raise ExportError(f"unsupported checkpoint {path.name}: use one of {', '.join(CHECKPOINT_SUFFIXES)}")
+    try:
+        state_dict = load_state_dict(str(path), weights_only=True)
+    except Exception as error:  # safetensors, pickle and zip errors have no common base class
+        raise ExportError(f"cannot read checkpoint {path}: {type(error).__name__}: {error}") from error
+    reference = timm.create_model(spec.full_name, pretrained=False)
+    check_keys(reference.state_dict(), state_dict, f"checkpoint {path.name} does not fit {spec.full_name}")
+    reference.load_state_dict(state_dict, strict=True, assign=True)
+    return reference
+
+
+def check_keys(expected: dict[str, Any], given: dict[str, Any], what: str) -> None:
+    """Fail with one line that lists missing, unexpected and mis-shaped keys (the first few of each)."""
+    missing = [key for key in expected if key not in given]
+    unexpected = [key for key in given if key not in expected]
+    shapes = [
+        f"{key} {tuple(given[key].shape)} != {tuple(expected[key].shape)}"
+        for key in expected
+        if key in given and tuple(given[key].shape) != tuple(expected[key].shape)
+    ]
+    problems = [
+        f"{label} ({len(keys)}): {', '.join(keys[:5])}{', ...' if len(keys) > 5 else ''}"
+        for label, keys in (("missing keys", missing), ("unexpected keys", unexpected), ("wrong shapes", shapes))
+        if keys
+    ]
+    if problems:
+        raise ExportError(f"{what}: {'; '.join(problems)}")
+
+
+def build_with_weights(modeling: Any, prefix: str, spec: ArchitectureSpec, reference: Any):
+    """The generated classifier, built on the meta device, sharing the reference's tensors (no copy)."""
+    import torch
+    from timm.data import ImageNetInfo, infer_imagenet_subset
+
+    config_class = getattr(modeling, f"{prefix}Config")
+    num_labels = spec.num_classes
+    subset = infer_imagenet_subset(spec.pretrained_cfg) if num_labels == spec.pretrained_cfg.get("num_classes") else None
+    if subset:
+        labels = ImageNetInfo(subset).label_descriptions()
+        config = config_class(id2label=dict(enumerate(labels)), label2id=None)
+    else:
+        config = config_class(num_labels=num_labels)
+    model_class = getattr(modeling, f"{prefix}ForImageClassification")
+    with torch.device("meta"):
+        model = model_class(config)
+    check_keys(
+        model.timm_model.state_dict(), reference.state_dict(), f"the generated {prefix} model does not match timm's"
+    )
+    model.timm_model.load_state_dict(reference.state_dict(), strict=True, assign=True)
+    for name, buffer in reference.named_buffers():  # non-persistent buffers are not in the state dict
+        owner, _, attribute = name.rpartition(".")
+        model.timm_model.get_submodule(owner)._buffers[attribute] = buffer
+    return model.eval()
+
+
+def run_reference(reference: Any, spec: ArchitectureSpec) -> Reference:
+    """timm's own outputs on a fixed random batch, to compare the saved folder with."""
+    import torch
+
+    generator = torch.Generator().manual_seed(0)
+    pixel_values = torch.randn(2, *spec.data_config["input_size"], generator=generator)
+    reference.eval()
+    with torch.inference_mode():
+        features = reference.forward_features(pixel_values)
+        return Reference(pixel_values, reference(pixel_values), reference.forward_head(features, pre_logits=True))
+
+
+def save_model(model: Any, modeling: Any, prefix: str, module: str, project_dir: Path) -> None:
+    """save_pretrained with every Auto class in `auto_map` (Transformers only adds the saved model's class)."""
+    config_class = getattr(modeling, f"{prefix}Config")
+    config_class.register_for_auto_class()
+    getattr(modeling, f"{prefix}Model").register_for_auto_class("AutoModel")
+    type(model).register_for_auto_class("AutoModelForImageClassification")
+    model.config.auto_map = {
+        "AutoConfig": f"configuration_{module}.{prefix}Config",
+        "AutoModel": f"modeling_{module}.{prefix}Model",
+        "AutoModelForImageClassification": f"modeling_{module}.{prefix}ForImageClassification",
+    }
+    model.save_pretrained(project_dir)
+
+
+def verify_folder(project_dir: Path, spec: ArchitectureSpec, reference: Reference) -> None:
+    """Reload through the Auto classes, as users will, and require timm's exact outputs."""
+    import torch
+    from PIL import Image
+    from timm.data import create_transform
+    from transformers import AutoImageProcessor, AutoModel, AutoModelForImageClassification
+
+    def require_equal(what: str, actual: torch.Tensor, expected: torch.Tensor) -> None:
+        if actual.shape != expected.shape or not torch.equal(actual, expected):
+            difference = (actual - expected).abs().max().item() if actual.shape == expected.shape else "shape"
+            raise ExportError(f"{what} of the saved folder differ from timm's (max abs diff {difference})")
+
+    folder = str(project_dir)
+    classifier = AutoModelForImageClassification.from_pretrained(folder, trust_remote_code=True).eval()
+    require_equal("logits", classifier(reference.pixel_values).logits, reference.logits)
+    del classifier
+    features = AutoModel.from_pretrained(folder, trust_remote_code=True).eval()
+    require_equal("pooled features", features(reference.pixel_values).pooler_output, reference.pre_logits)
+    del features
+    processor = AutoImageProcessor.from_pretrained(folder, trust_remote_code=True)
+    image = Image.effect_mandelbrot((257, 193), (-2.0, -1.2, 0.8, 1.2), 64).convert("RGB")
+    expected = create_transform(**spec.data_config, is_training=False)(image).unsqueeze(0)
+    require_equal("image-processor pixels", processor(image, return_tensors="pt")["pixel_values"], expected)

@@ -1,0 +1,105 @@
+"""The Jinja extension cookiecutter loads (`_extensions` in cookiecutter.json): names and introspection.
+
+Filters:
+- `pyrepr`: Python's own quoting for any value rendered into source (never paste raw strings into code);
+- `pyliteral`: the same, with lists as tuples, for default argument values;
+- `architecture_name`, `module_name`, `class_prefix`, `repo_name`, `model_type`: derived defaults;
+- `timm_spec`: the `ArchitectureSpec` of a timm architecture (imports timm on first use only);
+- `import_block`: the sorted import statements of a generated modeling file.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from jinja2 import Environment
+from jinja2.ext import Extension
+
+from timm_hub_template import names
+
+STANDARD_LIBRARY = {"functools", "math", "typing", "collections", "dataclasses", "enum"}
+
+
+def pyrepr(value: Any) -> str:
+    """`repr` for Python source: quotes strings safely, keeps tuples, None, True and non-ASCII text."""
+    return repr(value)
+
+
+def pyliteral(value: Any) -> str:
+    """`pyrepr` with lists written as tuples: immutable defaults, as timm writes them (JSON reads both as lists)."""
+    return repr(_lists_to_tuples(value))
+
+
+def _lists_to_tuples(value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        return tuple(_lists_to_tuples(item) for item in value)
+    if isinstance(value, dict):
+        return {key: _lists_to_tuples(item) for key, item in value.items()}
+    return value
+
+
+def timm_spec(architecture: str):
+    from timm_hub_template.introspect import inspect_architecture
+
+    return inspect_architecture(architecture)
+
+
+def import_block(imports: tuple[tuple[str, str, str], ...], extra: list[str]) -> str:
+    """Import statements, standard library first, then third-party, in isort's order.
+
+    `imports` holds (module, name, alias) triples; each entry of `extra` is `"module"` (for `import module`)
+    or `"module:name"`.
+    """
+    straight: set[str] = set()
+    from_imports: dict[str, set[str]] = {}
+    for module, name, alias in imports:
+        from_imports.setdefault(module, set()).add(name if alias == name else f"{name} as {alias}")
+    for entry in extra:
+        module, _, name = entry.partition(":")
+        if name:
+            from_imports.setdefault(module, set()).add(name)
+        else:
+            straight.add(module)
+    groups: tuple[list[str], list[str]] = ([], [])
+    for module in sorted(straight):
+        groups[module.split(".")[0] not in STANDARD_LIBRARY].append(f"import {module}")
+    for module in sorted(from_imports):
+        line = f"from {module} import {', '.join(sorted(from_imports[module], key=_isort_key))}"
+        groups[module.split(".")[0] not in STANDARD_LIBRARY].append(line)
+    return "\n\n".join("\n".join(group) for group in groups if group)
+
+
+def _isort_key(name: str) -> tuple[int, str]:
+    """isort's `order-by-type`: CONSTANTS, then Classes, then functions and modules."""
+    if name.isupper() and len(name) > 1:
+        return 0, name.lower()
+    return (1 if name[:1].isupper() else 2), name.lower()
+
+
+def head_pattern(module_name: str) -> str:
+    """The state-dict key pattern of a classifier module, e.g. `head.fc` -> `timm_model\\.head\\.fc\\.`."""
+    return re.escape(f"timm_model.{module_name}.")
+
+
+def public_context(cookiecutter: dict[str, Any]) -> dict[str, Any]:
+    """The user's variables (no `_extensions`, `__prompts__` ...), as a plain dict for a hook."""
+    return {key: value for key, value in cookiecutter.items() if not key.startswith("_")}
+
+
+class TimmHubExtension(Extension):
+    def __init__(self, environment: Environment) -> None:
+        super().__init__(environment)
+        environment.filters.update(
+            pyrepr=pyrepr,
+            pyliteral=pyliteral,
+            architecture_name=names.architecture_name,
+            module_name=names.module_name,
+            class_prefix=names.class_prefix,
+            repo_name=names.repo_name,
+            model_type=names.model_type,
+            timm_spec=timm_spec,
+            import_block=import_block,
+            head_pattern=head_pattern,
+            public_context=public_context,
+        )

@@ -1,0 +1,73 @@
+{%- set spec = cookiecutter.architecture | timm_spec -%}
+{%- set prefix = cookiecutter.class_prefix -%}
+"""Configuration of {{ prefix }} models: timm's `{{ spec.name }}` architecture."""
+
+from transformers import PretrainedConfig
+{%- for field in spec.fields if field.kind == "component" %}
+{%- if loop.first %}
+{# blank line #}
+{%- endif %}
+{{ field.name | upper }}_CHOICES = {{ field.choices | pyliteral }}
+{%- endfor %}
+{%- for field in spec.fields if field.kind == "structure" %}
+
+# The `{{ field.name }}` of timm's `{{ spec.name }}`.
+{{ field.name | upper }} = {{ field.value | pyliteral }}
+{%- endfor %}
+
+
+class {{ prefix }}Config(PretrainedConfig):
+{%- if spec.explicit %}
+    r"""
+    The constructor arguments of timm's `{{ spec.model_class }}`, at the values of `{{ spec.name }}`.
+
+    Edit a field, here or in `config.json`, to build a different model.
+{%- if spec.fields | selectattr("kind", "equalto", "component") | list %}
+    Fields like `{{ (spec.fields | selectattr("kind", "equalto", "component") | first).name }}` name entries of `COMPONENTS` in `modeling_{{ cookiecutter.module_name }}.py`.
+{%- endif %}
+{%- if spec.uses_resolve %}
+    In nested fields, `{"__component__": key}` names a `COMPONENTS` entry and
+    `{"__dataclass__": key, ...}` builds that dataclass from the other keys.
+{%- endif %}
+    The classifier size is Transformers' `num_labels` ({{ spec.num_classes }} by default).
+    """
+{%- else %}
+    r"""
+    timm's `{{ spec.name }}`, created by name like Transformers' TimmWrapper does.
+
+    Its {{ spec.fallback_reason }}, which a config cannot hold.
+    `model_args` are keyword arguments for `timm.create_model`; the classifier size is
+    Transformers' `num_labels` ({{ spec.num_classes }} by default).
+    """
+{%- endif %}
+
+    model_type = {{ cookiecutter.model_type | pyrepr }}
+
+    def __init__(
+        self,
+{%- if spec.explicit %}
+{%- for field in spec.fields %}
+        {{ field.name }}={{ field.name | upper if field.kind == "structure" else field.value | pyliteral }},
+{%- endfor %}
+{%- else %}
+        architecture={{ spec.name | pyrepr }},
+        model_args=None,
+{%- endif %}
+        **kwargs,
+    ):
+{%- for field in spec.fields if field.kind == "component" %}
+        if {{ field.name }} not in {{ field.name | upper }}_CHOICES:
+            choices = {{ field.name | upper }}_CHOICES
+            raise ValueError(f"`{{ field.name }}` must be one of {choices}, got {{ '{' }}{{ field.name }}!r}.")
+{%- endfor %}
+{%- if spec.explicit %}
+{%- for field in spec.fields %}
+        self.{{ field.name }} = {{ field.name }}
+{%- endfor %}
+{%- else %}
+        self.architecture = architecture
+        self.model_args = model_args
+{%- endif %}
+        if kwargs.get("id2label") is None:
+            kwargs.setdefault("num_labels", {{ spec.num_classes | pyrepr }})
+        super().__init__(**kwargs)

@@ -1,0 +1,149 @@
+{%- set spec = cookiecutter.architecture | timm_spec -%}
+{%- set prefix = cookiecutter.class_prefix -%}
+{%- set config_class = prefix ~ "Config" -%}
+"""Transformers models for timm's `{{ spec.name }}` architecture.
+{%- if spec.explicit %}
+
+`build_timm_model` constructs timm's `{{ spec.model_class }}` from the fields of
+`{{ config_class }}`: edit a field, or an entry of `COMPONENTS`, to change the model.
+{%- else %}
+
+`build_timm_model` creates the model by name with `timm.create_model`, like
+Transformers' TimmWrapper: its {{ spec.fallback_reason }}, which a config cannot hold.
+{%- endif %}
+"""
+
+{{ spec.imports | import_block(["torch", "transformers:PreTrainedModel", "transformers.modeling_outputs:BaseModelOutputWithPooling", "transformers.modeling_outputs:ImageClassifierOutput"] + ([] if spec.explicit else ["timm"])) }}
+
+from .configuration_{{ cookiecutter.module_name }} import {{ config_class }}
+{%- if spec.components %}
+
+# What config fields name, like the BLOCK_MAPPING of the Transformers guide.
+COMPONENTS = {
+{%- for key, source in spec.components %}
+    {{ key | pyrepr }}: {{ source }},
+{%- endfor %}
+}
+{%- endif %}
+{%- if spec.uses_resolve %}
+
+
+def resolve(value):
+    """Rebuild the timm objects (components, dataclasses) in a nested config value.
+
+    Sequences come back as lists, as they do from `config.json`.
+    """
+    if isinstance(value, dict):
+        if "__component__" in value:
+            return COMPONENTS[value["__component__"]]
+        fields = {key: resolve(item) for key, item in value.items() if key != "__dataclass__"}
+        return COMPONENTS[value["__dataclass__"]](**fields) if "__dataclass__" in value else fields
+    if isinstance(value, (list, tuple)):
+        return [resolve(item) for item in value]
+    return value
+{%- endif %}
+
+
+def build_timm_model(config: {{ config_class }}, num_classes: int) -> torch.nn.Module:
+    """timm's `{{ spec.model_class }}` for `config`, without a classifier if `num_classes=0`."""
+{%- if spec.explicit %}
+    return {{ spec.model_class_source }}(
+{%- for field in spec.fields %}
+        {{ field.name }}={{ field.argument }},
+{%- endfor %}
+{%- if spec.passes_num_classes %}
+        num_classes=num_classes,
+{%- endif %}
+    )
+{%- else %}
+    model_args = config.model_args or {}
+    return timm.create_model(config.architecture, pretrained=False, num_classes=num_classes, **model_args)
+{%- endif %}
+
+
+class {{ prefix }}PreTrainedModel(PreTrainedModel):
+    """Shared by the models below; both keep timm's model as `timm_model`."""
+
+    config_class = {{ config_class }}
+    base_model_prefix = "timm_model"
+    main_input_name = "pixel_values"
+    input_modalities = ("image",)
+
+    def _forward_features(self, pixel_values, output_attentions, output_hidden_states):
+        """timm's `forward_features`, or `forward_intermediates` for hidden states."""
+        if output_attentions:
+            raise ValueError("timm models do not return attentions: unset `output_attentions`.")
+        if output_hidden_states is None:
+            output_hidden_states = self.config.output_hidden_states
+        if not output_hidden_states:
+            return self.timm_model.forward_features(pixel_values), None
+        indices = output_hidden_states if isinstance(output_hidden_states, list) else None
+        last, hidden_states = self.timm_model.forward_intermediates(pixel_values, indices)
+        return last, tuple(hidden_states)
+
+
+class {{ prefix }}Model({{ prefix }}PreTrainedModel):
+    """timm's features and pooled pre-logits features, without the classifier."""
+{%- if spec.classifier %}
+
+    # Classification checkpoints also hold the classifier, which this model leaves out.
+    _keys_to_ignore_on_load_unexpected = {{ spec.classifier | map("head_pattern") | list | pyliteral }}
+{%- endif %}
+
+    def __init__(self, config: {{ config_class }}):
+        super().__init__(config)
+        self.timm_model = build_timm_model(config, num_classes=0)
+        self.post_init()
+
+    def forward(
+        self,
+        pixel_values: torch.Tensor,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | list[int] | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> BaseModelOutputWithPooling | tuple:
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        features, hidden_states = self._forward_features(
+            pixel_values, output_attentions, output_hidden_states
+        )
+        pooled = self.timm_model.forward_head(features, pre_logits=True)
+        if not return_dict:
+            return tuple(x for x in (features, pooled, hidden_states) if x is not None)
+        return BaseModelOutputWithPooling(
+            last_hidden_state=features, pooler_output=pooled, hidden_states=hidden_states
+        )
+
+
+class {{ prefix }}ForImageClassification({{ prefix }}PreTrainedModel):
+    """timm's model with its classifier head of `config.num_labels` classes."""
+
+    def __init__(self, config: {{ config_class }}):
+        super().__init__(config)
+        if config.num_labels < 1:
+            raise ValueError(
+                "An image classifier needs num_labels >= 1: use AutoModel for features."
+            )
+        self.timm_model = build_timm_model(config, num_classes=config.num_labels)
+        self.post_init()
+
+    def forward(
+        self,
+        pixel_values: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | list[int] | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> ImageClassifierOutput | tuple:
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        features, hidden_states = self._forward_features(
+            pixel_values, output_attentions, output_hidden_states
+        )
+        logits = self.timm_model.forward_head(features)
+        loss = None
+        if labels is not None:
+            loss = self.loss_function(labels, logits, self.config)
+        if not return_dict:
+            return tuple(x for x in (loss, logits, hidden_states) if x is not None)
+        return ImageClassifierOutput(loss=loss, logits=logits, hidden_states=hidden_states)
