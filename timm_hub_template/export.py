@@ -93,7 +93,10 @@ def format_python_files(project_dir: Path) -> None:
 
     files = sorted(str(path) for path in project_dir.glob("*.py"))
     result = subprocess.run(
-        [find_ruff_bin(), "format", "--isolated", "--no-cache", "--quiet", *files], capture_output=True, text=True
+        [find_ruff_bin(), "format", "--isolated", "--no-cache", "--quiet", *files],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if result.returncode != 0:
         raise ExportError(f"the generated Python does not parse (ruff format): {result.stderr.strip()}")
@@ -151,7 +154,6 @@ def load_pretrained(spec: ArchitectureSpec):
 def load_checkpoint(spec: ArchitectureSpec, path: Path):
     """timm's model with a checkpoint in timm's format: safetensors, or torch.load(weights_only=True)."""
     import timm
-    import torch
     from timm.models import load_state_dict
 
     if not path.is_file():
@@ -193,7 +195,9 @@ def build_with_weights(modeling: Any, prefix: str, spec: ArchitectureSpec, refer
 
     config_class = getattr(modeling, f"{prefix}Config")
     num_labels = spec.num_classes
-    subset = infer_imagenet_subset(spec.pretrained_cfg) if num_labels == spec.pretrained_cfg.get("num_classes") else None
+    subset = (
+        infer_imagenet_subset(spec.pretrained_cfg) if num_labels == spec.pretrained_cfg.get("num_classes") else None
+    )
     if subset:
         labels = ImageNetInfo(subset).label_descriptions()
         config = config_class(id2label=dict(enumerate(labels)), label2id=None)

@@ -222,7 +222,10 @@ class ConfigEncoder:
             choices = {key}
             if default is not inspect.Parameter.empty and _is_component(default):
                 try:
-                    if _component_name(default) not in self.components or self.writer.source(default) in self._keys_by_source:
+                    if (
+                        _component_name(default) not in self.components
+                        or self.writer.source(default) in self._keys_by_source
+                    ):
                         choices.add(self.component(default))
                 except Unrepresentable:
                     pass
@@ -234,9 +237,7 @@ class ConfigEncoder:
 
 
 def _is_component(value: Any) -> bool:
-    return (
-        isinstance(value, (functools.partial, enum.Enum)) or inspect.isclass(value) or inspect.isroutine(value)
-    )
+    return isinstance(value, (functools.partial, enum.Enum)) or inspect.isclass(value) or inspect.isroutine(value)
 
 
 def _has_dicts(value: Any) -> bool:
@@ -287,7 +288,7 @@ def _changed_fields(instance: Any) -> dict[str, Any]:
 def _same(a: Any, b: Any) -> bool:
     try:
         return type(a) is type(b) and bool(a == b)
-    except Exception:  # comparisons of exotic objects (tensors, modules) are not "the same" for our purpose
+    except Exception:  # noqa: BLE001 - comparing exotic objects (tensors, modules) may raise anything
         return False
 
 
@@ -337,7 +338,7 @@ def split_architecture(architecture: str) -> tuple[str, str]:
     name, tag = split_model_name_tag(architecture.strip())
     if not timm.is_model(name):
         raise UnknownArchitectureError(name)
-    if tag and tag not in get_arch_pretrained_cfgs(name):
+    if tag and f"{name}.{tag}" not in get_arch_pretrained_cfgs(name):
         raise UnknownArchitectureError(f"{name}.{tag}")
     return name, tag
 

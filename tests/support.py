@@ -1,0 +1,44 @@
+"""Helpers for the tests: bake the template, make timm checkpoints, check a folder in a fresh process."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+TEMPLATE_DIR = Path(__file__).resolve().parent.parent
+CHECK_FOLDER = Path(__file__).resolve().parent / "check_folder.py"
+
+
+def bake(output_dir: Path, **context: Any) -> Path:
+    """Run cookiecutter on the template with `context` (no prompts), as `cookiecutter <dir> key=value` does."""
+    from cookiecutter.main import cookiecutter
+
+    output_dir.mkdir(parents=True, exist_ok=True)
+    return Path(cookiecutter(str(TEMPLATE_DIR), no_input=True, extra_context=context, output_dir=str(output_dir)))
+
+
+def save_timm_checkpoint(architecture: str, path: Path, seed: int = 0) -> Path:
+    """A timm-format checkpoint (timm's own state dict of a randomly initialised model) as safetensors."""
+    import timm
+    import torch
+    from safetensors.torch import save_file
+
+    torch.manual_seed(seed)
+    model = timm.create_model(architecture, pretrained=False)
+    save_file({key: value.contiguous() for key, value in model.state_dict().items()}, str(path))
+    return path
+
+
+def check_folder(folder: Path, architecture: str, weights: Path) -> dict[str, Any]:
+    """Run `check_folder.py` in a fresh process, as a user loading the folder would, and return its report."""
+    result = subprocess.run(
+        [sys.executable, str(CHECK_FOLDER), str(folder), architecture, str(weights)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])

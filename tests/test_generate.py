@@ -1,0 +1,93 @@
+"""Issue 2: bake the template for five architectures with a local checkpoint, then load the folder as users do."""
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from ruff.__main__ import find_ruff_bin
+from support import bake, check_folder, save_timm_checkpoint
+
+ARCHITECTURES = ["resnet50d", "vit_base_patch16_224", "convnext_tiny", "efficientnet_b0", "mobilenetv3_small_100"]
+PREFIXES = {
+    "resnet50d": "Resnet50d",
+    "vit_base_patch16_224": "VitBasePatch16224",
+    "convnext_tiny": "ConvnextTiny",
+    "efficientnet_b0": "EfficientnetB0",
+    "mobilenetv3_small_100": "Mobilenetv3Small100",
+}
+
+
+@pytest.fixture(scope="module", params=ARCHITECTURES)
+def baked(request, tmp_path_factory):
+    """(architecture, folder, report): the folder baked from a timm checkpoint file, checked in a fresh process."""
+    architecture = request.param
+    work = tmp_path_factory.mktemp(architecture)
+    weights = save_timm_checkpoint(architecture, work / "weights.safetensors")
+    folder = bake(work / "out", architecture=architecture, weights=str(weights))
+    return architecture, folder, check_folder(folder, architecture, weights)
+
+
+def test_folder_holds_the_hub_files(baked):
+    architecture, folder, _ = baked
+    module = architecture
+    expected = {
+        ".gitattributes",
+        "README.md",
+        "config.json",
+        "model.safetensors",
+        "preprocessor_config.json",
+        f"configuration_{module}.py",
+        f"modeling_{module}.py",
+        f"image_processing_{module}.py",
+    }
+    assert folder.name == f"custom-{architecture}"
+    assert {path.name for path in folder.iterdir()} == expected
+
+
+def test_auto_classes_load_the_generated_classes(baked):
+    architecture, _, report = baked
+    prefix = PREFIXES[architecture]
+    assert report["config_class"] == f"{prefix}Config"
+    assert report["model_class"] == f"{prefix}Model"
+    assert report["classifier_class"] == f"{prefix}ForImageClassification"
+    assert report["processor_class"] == f"{prefix}ImageProcessor"
+
+
+def test_logits_equal_timm(baked):
+    _, _, report = baked
+    print(f"logits max abs diff: {report['logits_max_abs_diff']}")
+    assert report["logits_max_abs_diff"] == 0.0
+    assert report["logits_equal"]
+
+
+def test_pooled_output_equals_timm_pre_logits(baked):
+    _, _, report = baked
+    print(f"pooled max abs diff: {report['pooled_max_abs_diff']}")
+    assert report["pooled_max_abs_diff"] == 0.0
+    assert report["pooled_equal"]
+
+
+def test_image_processor_equals_timm_eval_transform(baked):
+    _, _, report = baked
+    assert report["pixels_equal"]
+
+
+def test_pipeline_top_label_is_the_logits_argmax(baked):
+    _, _, report = baked
+    assert report["num_labels"] == 1000
+    assert report["pipeline_label"] == report["argmax_label"]
+    assert not report["argmax_label"].startswith("LABEL_")  # ImageNet names from timm's ImageNetInfo
+
+
+def test_generated_python_is_ruff_clean(baked):
+    _, folder, _ = baked
+    files = sorted(str(path) for path in Path(folder).glob("*.py"))
+    assert len(files) == 3
+    for command in (["check"], ["format", "--check"]):
+        result = subprocess.run(
+            [find_ruff_bin(), *command, "--isolated", "--no-cache", *files],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr

@@ -1,0 +1,83 @@
+"""Issue 2: resnet50d's generated configuration has the guide's explicit fields, and editing them works."""
+
+import ast
+import json
+
+import pytest
+import timm
+from support import bake
+from transformers import AutoConfig, AutoModelForImageClassification
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    return bake(
+        tmp_path_factory.mktemp("resnet50d"), architecture="resnet50d", weights="random", repo_name="r50d-edit"
+    )
+
+
+def init_defaults(source: str) -> dict:
+    """The keyword defaults of the config class's __init__, read from the generated source."""
+    module = ast.parse(source)
+    init = next(node for node in ast.walk(module) if isinstance(node, ast.FunctionDef) and node.name == "__init__")
+    names = [arg.arg for arg in init.args.args[-len(init.args.defaults) :]]
+    return {name: ast.literal_eval(default) for name, default in zip(names, init.args.defaults, strict=True)}
+
+
+def test_configuration_has_the_explicit_resnet50d_fields(folder):
+    defaults = init_defaults((folder / "configuration_resnet50d.py").read_text())
+    assert defaults["block"] == "Bottleneck"
+    assert defaults["layers"] == (3, 4, 6, 3)
+    assert defaults["stem_width"] == 32
+    assert defaults["stem_type"] == "deep"
+    assert defaults["avg_down"] is True
+    assert defaults["cardinality"] == 1 and defaults["base_width"] == 64
+    assert "num_classes" not in defaults  # the head size is Transformers' num_labels
+    config = json.loads((folder / "config.json").read_text())
+    assert config["layers"] == [3, 4, 6, 3] and config["stem_type"] == "deep" and config["block"] == "Bottleneck"
+    assert len(config["id2label"]) == 1000
+    assert config["model_type"] == "custom_resnet50d"
+
+
+def test_modeling_maps_the_block_name_to_timm_class(folder):
+    source = (folder / "modeling_resnet50d.py").read_text()
+    assert "from timm.models.resnet import Bottleneck, ResNet" in source
+    assert '"Bottleneck": Bottleneck' in source
+    assert "block=COMPONENTS[config.block]" in source
+
+
+def shapes(model):
+    return {key.removeprefix("timm_model."): tuple(value.shape) for key, value in model.state_dict().items()}
+
+
+def test_editing_layers_builds_the_corresponding_timm_resnet(folder):
+    config = AutoConfig.from_pretrained(folder, trust_remote_code=True, layers=[2, 2, 2, 2])
+    model = AutoModelForImageClassification.from_config(config, trust_remote_code=True)
+    expected = timm.create_model("resnet50d", layers=(2, 2, 2, 2))
+    assert shapes(model) == shapes(expected)
+    assert shapes(model) != shapes(timm.create_model("resnet50d"))
+    assert [len(stage) for stage in (model.timm_model.layer1, model.timm_model.layer4)] == [2, 2]
+
+
+def test_editing_config_json_changes_the_model(folder, tmp_path):
+    edited = tmp_path / "edited"
+    edited.mkdir()
+    for path in folder.iterdir():
+        if path.suffix in (".py", ".json"):
+            (edited / path.name).write_bytes(path.read_bytes())
+    config = json.loads((edited / "config.json").read_text())
+    config.update(stem_type="", stem_width=64, avg_down=False)  # resnet50d -> resnet50
+    (edited / "config.json").write_text(json.dumps(config))
+    model = AutoModelForImageClassification.from_config(
+        AutoConfig.from_pretrained(edited, trust_remote_code=True), trust_remote_code=True
+    )
+    assert shapes(model) == shapes(timm.create_model("resnet50"))
+
+
+def test_config_refuses_a_block_it_does_not_map(folder, tmp_path):
+    config = json.loads((folder / "config.json").read_text())
+    config["block"] = "Nope"
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    (tmp_path / "configuration_resnet50d.py").write_bytes((folder / "configuration_resnet50d.py").read_bytes())
+    with pytest.raises(ValueError, match=r"`block` must be one of \('Bottleneck',\), got 'Nope'"):
+        AutoConfig.from_pretrained(tmp_path, trust_remote_code=True)
