@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from timm_hub_template import card
-from timm_hub_template.introspect import ArchitectureSpec, inspect_architecture
+from timm_hub_template.introspect import ArchitectureSpec, inspect_architecture, num_classes_override
 
 CHECKPOINT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin")
 
@@ -65,7 +65,8 @@ def main(context: dict[str, Any], project_dir: str | Path = ".") -> int:
 def export(project_dir: Path, context: dict[str, Any]) -> None:
     import torch
 
-    spec = inspect_architecture(context["architecture"])
+    project_dir = Path(project_dir).resolve()
+    spec = inspect_architecture(context["architecture"], num_classes_override(context.get("num_labels")))
     module, prefix = context["module_name"], context["class_prefix"]
     format_python_files(project_dir)
     with tempfile.TemporaryDirectory() as staging:
@@ -87,6 +88,22 @@ def export(project_dir: Path, context: dict[str, Any]) -> None:
         verify_folder(project_dir, spec, reference)
 
 
+def check_structure(project_dir: Path, context: dict[str, Any]) -> None:
+    """Compare the generated model with timm's on the meta device only: same keys, same shapes, no weights."""
+    import timm
+    import torch
+
+    spec = inspect_architecture(context["architecture"], num_classes_override(context.get("num_labels")))
+    module, prefix = context["module_name"], context["class_prefix"]
+    format_python_files(project_dir)
+    with tempfile.TemporaryDirectory() as staging:
+        modeling = import_generated_package(project_dir, Path(staging), module)[f"modeling_{module}"]
+        model = new_model(modeling, prefix, spec)
+        with torch.device("meta"):
+            reference = timm.create_model(spec.full_name, **spec.create_kwargs)
+        check_keys(reference.state_dict(), model.timm_model.state_dict(), f"the generated {prefix} model")
+
+
 def format_python_files(project_dir: Path) -> None:
     """ruff-format the rendered files: long literal defaults (block lists, dataclass configs) get wrapped."""
     from ruff.__main__ import find_ruff_bin
@@ -105,6 +122,8 @@ def format_python_files(project_dir: Path) -> None:
 def import_generated_package(project_dir: Path, staging: Path, module: str) -> dict[str, Any]:
     """Import the rendered code files as a package from a copy, so `save_pretrained` can copy them back."""
     package_name = f"_timm_hub_generated_{module}"
+    for name in [name for name in sys.modules if name.split(".")[0] == package_name]:
+        del sys.modules[name]  # an earlier export of the same module name in this process (batch mode)
     package_dir = staging / package_name
     package_dir.mkdir()
     for path in project_dir.glob("*.py"):
@@ -127,7 +146,7 @@ def load_weights(spec: ArchitectureSpec, weights: str) -> Weights:
 
     if weights == "random":
         torch.manual_seed(0)  # the same random weights on every run
-        return Weights(timm.create_model(spec.full_name, pretrained=False), "random")
+        return Weights(timm.create_model(spec.full_name, pretrained=False, **spec.create_kwargs), "random")
     if weights == "pretrained":
         return Weights(load_pretrained(spec), "pretrained")
     return Weights(load_checkpoint(spec, Path(weights).expanduser()), weights)
@@ -142,7 +161,7 @@ def load_pretrained(spec: ArchitectureSpec):
             f"timm has no pretrained weights for {spec.full_name}: use weights=random or a checkpoint path"
         )
     try:
-        return timm.create_model(spec.full_name, pretrained=True)
+        return timm.create_model(spec.full_name, pretrained=True, **spec.create_kwargs)
     except (OSError, RuntimeError, ValueError) as error:
         cause = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ExportError(
@@ -164,7 +183,7 @@ def load_checkpoint(spec: ArchitectureSpec, path: Path):
         state_dict = load_state_dict(str(path), weights_only=True)
     except Exception as error:  # safetensors, pickle and zip errors have no common base class
         raise ExportError(f"cannot read checkpoint {path}: {type(error).__name__}: {error}") from error
-    reference = timm.create_model(spec.full_name, pretrained=False)
+    reference = timm.create_model(spec.full_name, pretrained=False, **spec.create_kwargs)
     check_keys(reference.state_dict(), state_dict, f"checkpoint {path.name} does not fit {spec.full_name}")
     reference.load_state_dict(state_dict, strict=True, assign=True)
     return reference
@@ -188,8 +207,8 @@ def check_keys(expected: dict[str, Any], given: dict[str, Any], what: str) -> No
         raise ExportError(f"{what}: {'; '.join(problems)}")
 
 
-def build_with_weights(modeling: Any, prefix: str, spec: ArchitectureSpec, reference: Any):
-    """The generated classifier, built on the meta device, sharing the reference's tensors (no copy)."""
+def new_model(modeling: Any, prefix: str, spec: ArchitectureSpec):
+    """The generated model for `spec`, built on the meta device: the classifier, or the features model if headless."""
     import torch
     from timm.data import ImageNetInfo, infer_imagenet_subset
 
@@ -203,9 +222,15 @@ def build_with_weights(modeling: Any, prefix: str, spec: ArchitectureSpec, refer
         config = config_class(id2label=dict(enumerate(labels)), label2id=None)
     else:
         config = config_class(num_labels=num_labels)
-    model_class = getattr(modeling, f"{prefix}ForImageClassification")
+    # A model without a head (num_labels=0, encoder-only architectures) is published as the features model.
+    model_class = getattr(modeling, f"{prefix}ForImageClassification" if num_labels else f"{prefix}Model")
     with torch.device("meta"):
-        model = model_class(config)
+        return model_class(config)
+
+
+def build_with_weights(modeling: Any, prefix: str, spec: ArchitectureSpec, reference: Any):
+    """The generated model, built on the meta device, sharing the reference's tensors (no copy)."""
+    model = new_model(modeling, prefix, spec)
     check_keys(
         model.timm_model.state_dict(), reference.state_dict(), f"the generated {prefix} model does not match timm's"
     )
@@ -233,7 +258,7 @@ def save_model(model: Any, modeling: Any, prefix: str, module: str, project_dir:
     config_class = getattr(modeling, f"{prefix}Config")
     config_class.register_for_auto_class()
     getattr(modeling, f"{prefix}Model").register_for_auto_class("AutoModel")
-    type(model).register_for_auto_class("AutoModelForImageClassification")
+    getattr(modeling, f"{prefix}ForImageClassification").register_for_auto_class("AutoModelForImageClassification")
     model.config.auto_map = {
         "AutoConfig": f"configuration_{module}.{prefix}Config",
         "AutoModel": f"modeling_{module}.{prefix}Model",
@@ -255,9 +280,10 @@ def verify_folder(project_dir: Path, spec: ArchitectureSpec, reference: Referenc
             raise ExportError(f"{what} of the saved folder differ from timm's (max abs diff {difference})")
 
     folder = str(project_dir)
-    classifier = AutoModelForImageClassification.from_pretrained(folder, trust_remote_code=True).eval()
-    require_equal("logits", classifier(reference.pixel_values).logits, reference.logits)
-    del classifier
+    if spec.num_classes:
+        classifier = AutoModelForImageClassification.from_pretrained(folder, trust_remote_code=True).eval()
+        require_equal("logits", classifier(reference.pixel_values).logits, reference.logits)
+        del classifier
     features = AutoModel.from_pretrained(folder, trust_remote_code=True).eval()
     require_equal("pooled features", features(reference.pixel_values).pooler_output, reference.pre_logits)
     del features

@@ -93,6 +93,11 @@ class ArchitectureSpec:
         return f"{self.name}.{self.tag}" if self.tag else self.name
 
     @property
+    def create_kwargs(self) -> dict[str, Any]:
+        """Arguments of `timm.create_model` that build this spec's head."""
+        return {"num_classes": self.num_classes} if self.passes_num_classes else {}
+
+    @property
     def explicit(self) -> bool:
         return not self.fallback_reason
 
@@ -343,16 +348,25 @@ def split_architecture(architecture: str) -> tuple[str, str]:
     return name, tag
 
 
+def num_classes_override(num_labels: str | int | None) -> int | None:
+    """The cookiecutter `num_labels` value as a head size, or None for the architecture's own ("auto")."""
+    return None if num_labels in (None, "", "auto") else int(num_labels)
+
+
 @functools.lru_cache(maxsize=64)
-def inspect_architecture(architecture: str) -> ArchitectureSpec:
-    """Build `architecture` on the meta device and describe its constructor call (cached per name)."""
+def inspect_architecture(architecture: str, num_classes: int | None = None) -> ArchitectureSpec:
+    """Build `architecture` on the meta device and describe its constructor call (cached per name).
+
+    `num_classes` replaces the architecture's head size, as `timm.create_model(..., num_classes=...)` does.
+    """
     import timm
     import torch
     from timm.data import resolve_model_data_config
 
     name, tag = split_architecture(architecture)
     with capture_constructor_calls() as capture, torch.device("meta"):
-        model = timm.create_model(architecture.strip(), pretrained=False)
+        overrides = {} if num_classes is None else {"num_classes": num_classes}
+        model = timm.create_model(architecture.strip(), pretrained=False, **overrides)
     pretrained_cfg = dict(model.pretrained_cfg)
     tag = tag or pretrained_cfg.get("tag") or ""
     model_cls, kwargs = capture.model_cls, capture.kwargs
@@ -365,6 +379,8 @@ def inspect_architecture(architecture: str) -> ArchitectureSpec:
     try:
         fields = _fields(model_cls, kwargs, encoder)
         model_class_source = writer.reference(model_cls)
+        if capture.pruned:  # timm narrows `*_pruned` models after construction, from its own channel file
+            writer.import_name("timm.models._prune", "adapt_model_from_file")
     except Unrepresentable as error:
         fallback_reason = error.args[0]
         writer, encoder, fields, model_class_source = SourceWriter(), None, [], ""

@@ -39,10 +39,10 @@ def _lists_to_tuples(value: Any) -> Any:
     return value
 
 
-def timm_spec(architecture: str):
-    from timm_hub_template.introspect import inspect_architecture
+def timm_spec(architecture: str, num_labels: str = "auto"):
+    from timm_hub_template.introspect import inspect_architecture, num_classes_override
 
-    return inspect_architecture(architecture)
+    return inspect_architecture(architecture, num_classes_override(num_labels))
 
 
 def import_block(imports: tuple[tuple[str, str, str], ...], extra: list[str]) -> str:
@@ -82,6 +82,12 @@ def head_pattern(module_name: str) -> str:
     return re.escape(f"timm_model.{module_name}.")
 
 
+def validation_error(context: dict[str, Any]) -> str:
+    from timm_hub_template.validate import validation_error as check
+
+    return check(context)
+
+
 def public_context(cookiecutter: dict[str, Any]) -> dict[str, Any]:
     """The user's variables (no `_extensions`, `__prompts__` ...), as a plain dict for a hook."""
     return {key: value for key, value in cookiecutter.items() if not key.startswith("_")}
@@ -102,4 +108,5 @@ class TimmHubExtension(Extension):
             import_block=import_block,
             head_pattern=head_pattern,
             public_context=public_context,
+            validation_error=validation_error,
         )

@@ -1,4 +1,4 @@
-{%- set spec = cookiecutter.architecture | timm_spec -%}
+{%- set spec = cookiecutter.architecture | timm_spec(cookiecutter.num_labels) -%}
 {%- set prefix = cookiecutter.class_prefix -%}
 """Configuration of {{ prefix }} models: timm's `{{ spec.name }}` architecture."""
 

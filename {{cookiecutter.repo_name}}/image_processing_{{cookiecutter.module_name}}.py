@@ -1,4 +1,4 @@
-{%- set spec = cookiecutter.architecture | timm_spec -%}
+{%- set spec = cookiecutter.architecture | timm_spec(cookiecutter.num_labels) -%}
 """Image processor of {{ cookiecutter.class_prefix }} models: timm's eval transform."""
 
 import torch

@@ -1,4 +1,4 @@
-{%- set spec = cookiecutter.architecture | timm_spec -%}
+{%- set spec = cookiecutter.architecture | timm_spec(cookiecutter.num_labels) -%}
 {%- set prefix = cookiecutter.class_prefix -%}
 {%- set config_class = prefix ~ "Config" -%}
 """Transformers models for timm's `{{ spec.name }}` architecture.
@@ -47,7 +47,7 @@ def resolve(value):
 def build_timm_model(config: {{ config_class }}, num_classes: int) -> torch.nn.Module:
     """timm's `{{ spec.model_class }}` for `config`, without a classifier if `num_classes=0`."""
 {%- if spec.explicit %}
-    return {{ spec.model_class_source }}(
+    {{ "model =" if spec.pruned else "return" }} {{ spec.model_class_source }}(
 {%- for field in spec.fields %}
         {{ field.name }}={{ field.argument }},
 {%- endfor %}
@@ -55,6 +55,10 @@ def build_timm_model(config: {{ config_class }}, num_classes: int) -> torch.nn.M
         num_classes=num_classes,
 {%- endif %}
     )
+{%- if spec.pruned %}
+    # timm narrows the layers of {{ spec.name }} to the channel counts in its pruning file.
+    return adapt_model_from_file(model, {{ spec.name | pyrepr }})
+{%- endif %}
 {%- else %}
     model_args = config.model_args or {}
     return timm.create_model(config.architecture, pretrained=False, num_classes=num_classes, **model_args)

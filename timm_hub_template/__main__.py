@@ -1,0 +1,42 @@
+"""Command line: `python -m timm_hub_template batch 'resnet*' vit_base_patch16_224 --output out/`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m timm_hub_template", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    batch = commands.add_parser("batch", help="generate many architectures in one process")
+    batch.add_argument("architectures", nargs="+", help="timm names or globs, e.g. 'resnet*'")
+    batch.add_argument("--output", type=Path, default=Path("."), help="folder to generate into (default: .)")
+    batch.add_argument("--weights", default="random", help="pretrained, random (default) or a checkpoint path")
+    sweep = commands.add_parser("sweep", help="generate and check every architecture (the coverage table)")
+    sweep.add_argument("architectures", nargs="*", default=["*"], help="names or globs (default: all)")
+    sweep.add_argument("--workers", type=int, default=2)
+    sweep.add_argument("--max-params", type=int, default=400_000_000, help="above this, check structure only")
+    sweep.add_argument("--output", type=Path, default=Path("COVERAGE.md"))
+    args = parser.parse_args(argv)
+
+    from timm_hub_template import batch as batch_mode
+
+    if args.command == "sweep":
+        from timm_hub_template import sweep as sweep_mode
+
+        return sweep_mode.main(batch_mode.expand(args.architectures), args.workers, args.max_params, args.output)
+
+    try:
+        architectures = batch_mode.expand(args.architectures)
+    except ValueError as error:
+        print(f"Error: {error}", file=sys.stderr)
+        return 2
+    outcomes = batch_mode.run(architectures, args.output, weights=args.weights)
+    print(batch_mode.summary(outcomes))
+    return 0 if all(outcome.ok for outcome in outcomes) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

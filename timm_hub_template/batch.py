@@ -1,0 +1,131 @@
+"""Batch mode: generate many architectures in one process, importing torch, timm and transformers once.
+
+Each architecture goes through the same steps as `cookiecutter <template> architecture=...`: cookiecutter's own
+context and prompt rendering (so derived names are identical), its `generate_files`, then the checks of the
+pre-generation hook and the export of the post-generation hook, called in this process instead of a subprocess.
+A failed architecture leaves no folder behind.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import gc
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+TEMPLATE_DIR = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Outcome:
+    architecture: str
+    folder: Path | None = None
+    error: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.error
+
+
+def expand(patterns: list[str]) -> list[str]:
+    """Architecture names from names and globs (`'resnet*'`), in timm's order, without duplicates."""
+    import timm
+
+    names: list[str] = []
+    for pattern in patterns:
+        if any(char in pattern for char in "*?["):
+            matches = fnmatch.filter(timm.list_models(), pattern)
+            if not matches:
+                raise ValueError(f"no timm architecture matches {pattern!r}")
+            names += matches
+        else:
+            names.append(pattern)
+    return list(dict.fromkeys(names))
+
+
+def render_context(overrides: dict[str, Any], output_dir: Path) -> dict[str, Any]:
+    """The cookiecutter context a `cookiecutter --no-input <template> key=value ...` run would have."""
+    from cookiecutter.generate import generate_context
+    from cookiecutter.prompt import prompt_for_config
+
+    context = generate_context(context_file=TEMPLATE_DIR / "cookiecutter.json", extra_context=overrides)
+    context["cookiecutter"] = prompt_for_config(context, no_input=True)
+    context["cookiecutter"].update(
+        _template=str(TEMPLATE_DIR), _output_dir=str(output_dir.resolve()), _repo_dir=str(TEMPLATE_DIR)
+    )
+    return context
+
+
+def generate(architecture: str, output_dir: Path, weights: str = "random", **overrides: Any) -> Path:
+    """Generate one repository into `output_dir`, exactly as the cookiecutter command would."""
+    from cookiecutter.generate import generate_files
+
+    from timm_hub_template.export import ExportError, export
+    from timm_hub_template.jinja_extension import public_context
+    from timm_hub_template.validate import validation_error
+
+    context = render_context({"architecture": architecture, "weights": weights, **overrides}, output_dir)
+    public = public_context(context["cookiecutter"])
+    error = validation_error(public)
+    if error:
+        raise ExportError(error)
+    folder = output_dir / public["repo_name"]
+    if folder.exists():
+        raise ExportError(f"{folder} already exists: remove it or choose another output folder")
+    output_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        generate_files(repo_dir=str(TEMPLATE_DIR), context=context, output_dir=str(output_dir), accept_hooks=False)
+        export(folder, public)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    finally:
+        gc.collect()
+    return folder
+
+
+def check_structure(architecture: str, output_dir: Path) -> None:
+    """Render `architecture` and compare its generated model with timm's on the meta device (no weights)."""
+    from cookiecutter.generate import generate_files
+
+    from timm_hub_template.export import check_structure as check_generated
+    from timm_hub_template.jinja_extension import public_context
+
+    context = render_context({"architecture": architecture, "weights": "random"}, output_dir)
+    public = public_context(context["cookiecutter"])
+    folder = output_dir / public["repo_name"]
+    generate_files(repo_dir=str(TEMPLATE_DIR), context=context, output_dir=str(output_dir), accept_hooks=False)
+    try:
+        check_generated(folder, public)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def run(architectures: list[str], output_dir: Path, weights: str = "random", progress: bool = True) -> list[Outcome]:
+    """Generate each architecture; failures are recorded with their one-line cause, not raised."""
+    from tqdm.auto import tqdm
+
+    outcomes = []
+    bar = tqdm(architectures, disable=not progress, unit="model")
+    for architecture in bar:
+        bar.set_postfix_str(architecture)
+        try:
+            outcomes.append(Outcome(architecture, folder=generate(architecture, output_dir, weights)))
+        except Exception as error:  # noqa: BLE001 - one architecture's failure must not stop the batch
+            outcomes.append(Outcome(architecture, error=f"{type(error).__name__}: {_first_line(error)}"))
+    return outcomes
+
+
+def summary(outcomes: list[Outcome]) -> str:
+    failed = [outcome for outcome in outcomes if not outcome.ok]
+    lines = [f"{len(outcomes) - len(failed)} of {len(outcomes)} generated"]
+    lines += [f"FAILED {outcome.architecture}: {outcome.error}" for outcome in failed]
+    return "\n".join(lines)
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else ""
