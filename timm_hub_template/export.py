@@ -116,7 +116,8 @@ def format_python_files(project_dir: Path) -> None:
         check=False,
     )
     if result.returncode != 0:
-        raise ExportError(f"the generated Python does not parse (ruff format): {result.stderr.strip()}")
+        output = " ".join((result.stderr + result.stdout).split())
+        raise ExportError(f"the generated Python does not parse (ruff format): {output[:300]}")
 
 
 def import_generated_package(project_dir: Path, staging: Path, module: str) -> dict[str, Any]:

@@ -33,8 +33,13 @@ from typing import Any
 COMPONENT_TAG = "__component__"
 DATACLASS_TAG = "__dataclass__"
 
-# Constructor parameters that are also attributes of Transformers' PreTrainedConfig; left to the class default.
-RESERVED_NAMES = frozenset({"device", "dtype", "architectures", "problem_type", "return_dict", "output_hidden_states"})
+# Constructor parameters that Transformers' PreTrainedConfig also uses. Left to the class default when the
+# architecture does not set them; otherwise the config field is called `timm_<name>`.
+RESERVED_NAMES = frozenset(
+    {"device", "dtype", "architectures", "problem_type", "return_dict", "output_hidden_states", "output_attentions"}
+)
+# Names PreTrainedConfig interprets (`validate_architecture` checks head_dim * num_heads == embed_dim).
+RENAMED_NAMES = frozenset({"head_dim"}) | RESERVED_NAMES
 
 # timm's pretrained-config keys that describe the eval transform (see timm.data.resolve_data_config).
 DATA_CONFIG_KEYS = ("input_size", "interpolation", "mean", "std", "crop_pct", "crop_mode")
@@ -52,10 +57,15 @@ class Unrepresentable(ValueError):
 class Field:
     """One explicit constructor argument, as a config field."""
 
-    name: str
+    name: str  # the config attribute
     value: Any  # the value in config form: JSON, a component key, or tagged JSON
     kind: str  # "plain", "component" or "structure"
     choices: tuple[str, ...] = ()  # component keys this field may take
+    parameter: str = ""  # the constructor argument, when it differs from `name`
+
+    @property
+    def argument_name(self) -> str:
+        return self.parameter or self.name
 
     @property
     def argument(self) -> str:
@@ -85,6 +95,7 @@ class ArchitectureSpec:
     num_classes: int
     in_chans: int
     classifier: tuple[str, ...]  # head module names from timm's pretrained_cfg
+    shared: tuple[tuple[str, str], ...]  # (parameter, the parameter it is) where timm shares modules (coat)
     data_config: dict[str, Any]
     pretrained_cfg: dict[str, Any]
 
@@ -150,6 +161,8 @@ class SourceWriter:
 
     def source(self, value: Any) -> str:
         """Python source that evaluates to `value` (JSON values, tuples, references, partials, dataclasses)."""
+        if isinstance(value, enum.Enum):  # before str and int: timm's Format is a str Enum
+            return self.reference(value)
         if value is None or isinstance(value, (bool, int, str)):
             return repr(value)
         if isinstance(value, float):
@@ -201,6 +214,8 @@ class ConfigEncoder:
 
     def encode(self, value: Any) -> Any:
         """The config form of a value nested in a structure: JSON with tagged components and dataclasses."""
+        if isinstance(value, enum.Enum):
+            return {COMPONENT_TAG: self.component(value)}
         if value is None or isinstance(value, (bool, int, str)):
             return value
         if isinstance(value, float):
@@ -402,6 +417,7 @@ def inspect_architecture(architecture: str, num_classes: int | None = None) -> A
         num_classes=int(kwargs.get("num_classes", getattr(model, "num_classes", 0)) or 0),
         in_chans=int(kwargs.get("in_chans", 3)),
         classifier=(classifier,) if isinstance(classifier, str) else tuple(classifier),
+        shared=_shared_parameters(model),
         data_config={key: data_config[key] for key in DATA_CONFIG_KEYS if key in data_config},
         pretrained_cfg=_json_safe(pretrained_cfg),
     )
@@ -422,7 +438,7 @@ def _fields(model_cls: type, kwargs: dict[str, Any], encoder: ConfigEncoder) -> 
             raise Unrepresentable(f"required argument `{name}` was not passed")
         else:
             try:
-                fields.append(encoder.field(name, parameter.default, parameter.default))
+                fields.append(_renamed(encoder.field(name, parameter.default, parameter.default)))
             except Unrepresentable:
                 continue  # a default we cannot write stays the class's own default
     # Arguments the class forwards to a parent through **kwargs (deit, levit, hrnet ...).
@@ -434,9 +450,27 @@ def _fields(model_cls: type, kwargs: dict[str, Any], encoder: ConfigEncoder) -> 
 
 def _captured_field(encoder: ConfigEncoder, name: str, value: Any, default: Any = inspect.Parameter.empty) -> Field:
     try:
-        return encoder.field(name, value, default)
+        return _renamed(encoder.field(name, value, default))
     except Unrepresentable as error:
         raise Unrepresentable(f"argument `{name}` holds {error.args[0]}") from error
+
+
+def _renamed(field: Field) -> Field:
+    if field.name not in RENAMED_NAMES:
+        return field
+    return dataclasses.replace(field, name=f"timm_{field.name}", parameter=field.name)
+
+
+def _shared_parameters(model: Any) -> tuple[tuple[str, str], ...]:
+    """Parameters that are the same tensor as an earlier one, e.g. coat's position encodings shared by blocks."""
+    first: dict[int, str] = {}
+    shared = []
+    for name, parameter in model.named_parameters(remove_duplicate=False):
+        if id(parameter) in first:
+            shared.append((name, first[id(parameter)]))
+        else:
+            first[id(parameter)] = name
+    return tuple(shared)
 
 
 def _json_safe(value: Any) -> Any:

@@ -93,9 +93,22 @@ def public_context(cookiecutter: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in cookiecutter.items() if not key.startswith("_")}
 
 
+def project_folder(repo_name: str) -> str:
+    """The folder cookiecutter creates: `repo_name`, or a placeholder inside the output folder when `repo_name`
+    is not a safe folder name (`../x`, `a/b`, empty). The pre-generation hook then refuses the name, and
+    cookiecutter removes the placeholder: an unsafe name never becomes a path."""
+    from timm_hub_template.validate import repo_name_error
+
+    return INVALID_FOLDER if repo_name_error(repo_name) else repo_name
+
+
+INVALID_FOLDER = ".timm-hub-template-invalid-repo-name"
+
+
 class TimmHubExtension(Extension):
     def __init__(self, environment: Environment) -> None:
         super().__init__(environment)
+        environment.globals["project_folder"] = project_folder
         environment.filters.update(
             pyrepr=pyrepr,
             pyliteral=pyliteral,

@@ -47,9 +47,13 @@ def _check_architecture(context: dict[str, Any]) -> str:
 
 
 def _check_repo_name(context: dict[str, Any]) -> str:
+    return repo_name_error(str(context["repo_name"]))
+
+
+def repo_name_error(repo_name: str) -> str:
+    """Why `repo_name` is not a safe folder and Hub repository name, or ""."""
     from huggingface_hub.utils import HFValidationError, validate_repo_id
 
-    repo_name = str(context["repo_name"])
     if not repo_name or repo_name in (".", "..") or "/" in repo_name or "\\" in repo_name:
         return f"repo_name {repo_name!r} must be a single folder name, without '/', '\\' or '..'"
     if repo_name.split(".")[0].lower() in RESERVED_FOLDER_NAMES:

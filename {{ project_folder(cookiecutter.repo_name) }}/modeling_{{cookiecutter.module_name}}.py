@@ -49,7 +49,7 @@ def build_timm_model(config: {{ config_class }}, num_classes: int) -> torch.nn.M
 {%- if spec.explicit %}
     {{ "model =" if spec.pruned else "return" }} {{ spec.model_class_source }}(
 {%- for field in spec.fields %}
-        {{ field.name }}={{ field.argument }},
+        {{ field.argument_name }}={{ field.argument }},
 {%- endfor %}
 {%- if spec.passes_num_classes %}
         num_classes=num_classes,
@@ -72,6 +72,21 @@ class {{ prefix }}PreTrainedModel(PreTrainedModel):
     base_model_prefix = "timm_model"
     main_input_name = "pixel_values"
     input_modalities = ("image",)
+{%- if spec.shared %}
+    # timm shares these modules between blocks: saved once, tied again on load.
+    _tied_weights_keys = {
+{%- for name, source in spec.shared %}
+        {{ ("timm_model." ~ name) | pyrepr }}: {{ ("timm_model." ~ source) | pyrepr }},
+{%- endfor %}
+    }
+{%- endif %}
+
+    def _init_weights(self, module):
+        super()._init_weights(module)
+        # from_pretrained builds on the meta device; timm's non-persistent buffers
+        # (relative position indices, rotary tables) are not in checkpoints.
+        if hasattr(module, "init_non_persistent_buffers"):
+            module.init_non_persistent_buffers()
 
     def _forward_features(self, pixel_values, output_attentions, output_hidden_states):
         """timm's `forward_features`, or `forward_intermediates` for hidden states."""

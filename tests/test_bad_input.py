@@ -1,0 +1,113 @@
+"""Issue 5: bad and hostile input. Each case: a one-line error, a failed run, and no folder left behind."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from support import TEMPLATE_DIR, save_timm_checkpoint
+
+
+def run_cookiecutter(output_dir, **context):
+    """The cookiecutter command line, as a user runs it (`cookiecutter --no-input <template> key=value ...`)."""
+    arguments = [f"{key}={value}" for key, value in context.items()]
+    command = [
+        sys.executable,
+        "-m",
+        "cookiecutter",
+        "--no-input",
+        "-o",
+        str(output_dir),
+        str(TEMPLATE_DIR),
+        *arguments,
+    ]
+    return subprocess.run(command, capture_output=True, text=True, check=False)
+
+
+def error_line(result):
+    lines = [line for line in (result.stderr + result.stdout).splitlines() if line.startswith("Error: ")]
+    assert lines, result.stderr[-2000:]
+    return lines[0]
+
+
+PRE_GENERATION_CASES = [
+    ({"architecture": "resnet5O"}, "unknown timm architecture 'resnet5O'; did you mean resnet50"),
+    ({"architecture": "resnet50d.nope_in1k"}, "resnet50d has no pretrained tag 'nope_in1k'; available tags: ra2_in1k"),
+    ({"architecture": 'x"; print("INJECTED") #'}, "unknown timm architecture"),
+    ({"repo_name": "../escaped"}, "must be a single folder name"),
+    ({"repo_name": "a/b"}, "must be a single folder name"),
+    ({"repo_name": "CON"}, "reserved device name on Windows"),
+    ({"repo_name": "bad name!"}, "is not a valid Hub repository name"),
+    ({"module_name": "class"}, "module_name 'class' must be a Python identifier"),
+    ({"module_name": "my-model"}, "module_name 'my-model' must be a Python identifier"),
+    ({"class_prefix": "1Abc"}, "class_prefix '1Abc' must be a Python identifier"),
+    ({"model_type": "resnet"}, "model_type 'resnet' is one of Transformers' own model types"),
+    ({"model_type": "timm_wrapper"}, "model_type 'timm_wrapper' is one of Transformers' own model types"),
+    ({"model_type": 'x"; print("INJECTED") #'}, "must be lower-case letters, digits and '_'"),
+    ({"num_labels": "-3"}, "num_labels '-3' must be 'auto'"),
+    ({"num_labels": "many"}, "num_labels 'many' must be 'auto'"),
+    ({"weights": "missing.safetensors"}, "weights file 'missing.safetensors' does not exist"),
+    ({"weights": "model.onnx"}, "must be 'pretrained', 'random' or a checkpoint file ending in"),
+    ({"architecture": "ese_vovnet39b_evos", "weights": "pretrained"}, "timm has no pretrained weights for"),
+]
+
+
+@pytest.mark.parametrize(("context", "message"), PRE_GENERATION_CASES)
+def test_bad_variables_are_refused_before_generation(tmp_path, context, message):
+    out = tmp_path / "out"
+    out.mkdir()
+    result = run_cookiecutter(out, **{"weights": "random", **context})
+    assert result.returncode != 0
+    assert message in error_line(result)
+    assert list(out.iterdir()) == []
+    assert not (tmp_path / "escaped").exists()
+    assert "INJECTED" not in result.stdout + result.stderr.replace('print("INJECTED")', "")
+
+
+def test_corrupt_checkpoint_fails_cleanly(tmp_path):
+    weights = tmp_path / "broken.safetensors"
+    weights.write_bytes(b"\x00\x01 not a safetensors file")
+    result = run_cookiecutter(tmp_path / "out", architecture="resnet18", weights=weights)
+    assert result.returncode != 0
+    assert "cannot read checkpoint" in error_line(result)
+    assert not (tmp_path / "out" / "custom-resnet18").exists()
+
+
+def test_checkpoint_of_another_architecture_lists_the_mismatch(tmp_path):
+    weights = save_timm_checkpoint("resnet18", tmp_path / "resnet18.safetensors")
+    result = run_cookiecutter(tmp_path / "out", architecture="resnet34", weights=weights)
+    assert result.returncode != 0
+    line = error_line(result)
+    assert "checkpoint resnet18.safetensors does not fit resnet34" in line
+    assert "missing keys" in line and "layer1.2.conv1.weight" in line
+    assert not (tmp_path / "out" / "custom-resnet34").exists()
+
+
+def test_pretrained_offline_without_a_cached_copy_says_what_to_do(tmp_path):
+    result = run_cookiecutter(tmp_path / "out", architecture="resnet18", weights="pretrained")
+    assert result.returncode != 0
+    line = error_line(result)
+    assert "could not get the pretrained weights of resnet18.a1_in1k" in line
+    assert "weights=random" in line
+    assert not (tmp_path / "out" / "custom-resnet18").exists()
+
+
+def test_an_existing_folder_is_never_touched(tmp_path):
+    existing = tmp_path / "custom-resnet18"
+    existing.mkdir()
+    (existing / "notes.txt").write_text("mine")
+    result = run_cookiecutter(tmp_path, architecture="resnet18", weights="random")
+    assert result.returncode != 0
+    assert "already exists" in result.stderr + result.stdout
+    assert [path.name for path in existing.iterdir()] == ["notes.txt"]
+    assert (existing / "notes.txt").read_text() == "mine"
+
+
+def test_jinja_in_a_value_is_only_an_inert_string(tmp_path):
+    """Cookiecutter renders values given on its command line; the result must still be inert text."""
+    result = run_cookiecutter(tmp_path, architecture="resnet18", weights="random", repo_name="r18-{{ 6 * 7 }}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    folder = tmp_path / "r18-42"
+    card = (folder / "README.md").read_text()
+    assert "# r18-42" in card
+    assert json.loads((folder / "config.json").read_text())["model_type"] == "custom_resnet18"

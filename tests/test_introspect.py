@@ -1,0 +1,127 @@
+"""Issue 3: unit tests of the introspection and serialisation, one per kind of value, and the fallback."""
+
+import json
+from functools import partial
+
+import pytest
+from torch import nn
+
+from timm_hub_template.introspect import (
+    ConfigEncoder,
+    SourceWriter,
+    Unrepresentable,
+    inspect_architecture,
+)
+from timm_hub_template.jinja_extension import import_block, pyliteral
+
+
+def field(spec, name):
+    return next(f for f in spec.fields if f.name == name)
+
+
+def test_plain_json_values_are_fields_as_they_are():
+    spec = inspect_architecture("convnext_tiny")
+    assert spec.explicit and spec.model_class == "ConvNeXt"
+    depths = field(spec, "depths")
+    assert (depths.kind, depths.value, depths.argument) == ("plain", (3, 3, 9, 3), "config.depths")
+    assert field(spec, "dims").value == (96, 192, 384, 768)
+    assert "num_classes" not in {f.name for f in spec.fields} and spec.num_classes == 1000
+
+
+def test_class_references_become_named_components():
+    spec = inspect_architecture("resnet50d")
+    block = field(spec, "block")
+    assert (block.kind, block.value, block.choices) == ("component", "Bottleneck", ("Bottleneck",))
+    assert block.argument == "COMPONENTS[config.block]"
+    components = dict(spec.components)
+    assert components["Bottleneck"] == "Bottleneck" and components["ReLU"] == "nn.ReLU"
+    assert ("timm.models.resnet", "Bottleneck", "Bottleneck") in spec.imports
+
+
+def test_partials_are_written_as_python_source():
+    spec = inspect_architecture("mobilenetv3_small_100")
+    assert field(spec, "se_layer").value == "SqueezeExcite"
+    assert dict(spec.components)["SqueezeExcite"] == (
+        "partial(SqueezeExcite, gate_layer='hard_sigmoid', force_act_layer=nn.ReLU, rd_round_fn=round_channels)"
+    )
+    assert dict(spec.components)["round_channels"] == "partial(round_channels, multiplier=1.0)"
+    # components nested in the block list are tagged, and the list goes through resolve()
+    block_args = field(spec, "block_args")
+    assert block_args.kind == "structure" and block_args.argument == "resolve(config.block_args)"
+    assert block_args.value[0][0]["act_layer"] == {"__component__": "ReLU"}
+
+
+def test_dataclass_configs_are_tagged_json_with_changed_fields_only():
+    spec = inspect_architecture("gernet_s")
+    cfg = field(spec, "cfg")
+    assert cfg.kind == "structure"
+    assert cfg.value["__dataclass__"] == "ByoModelCfg"
+    first_block = cfg.value["blocks"][0]
+    assert first_block == {"__dataclass__": "ByoBlockCfg", "type": "basic", "d": 1, "c": 48, "gs": 0}
+    assert json.loads(json.dumps(cfg.value))["blocks"][0] == first_block  # survives config.json
+    assert {"ByoModelCfg", "ByoBlockCfg"} <= set(dict(spec.components))
+
+
+def test_tuples_inside_partials_stay_tuples():
+    spec = inspect_architecture("fastvit_sa12")
+    assert dict(spec.components)["RepConditionalPosEnc"] == "partial(RepConditionalPosEnc, spatial_shape=(7, 7))"
+
+
+@pytest.mark.parametrize(
+    ("architecture", "reason"),
+    [
+        ("vit_base_r50_s16_224", "argument `embed_layer` holds a ResNetV2 instance"),
+        ("repvgg_b1g4", "<lambda>"),
+        ("ese_vovnet39b_evos", "norm_act_fn"),
+    ],
+)
+def test_objects_no_config_can_hold_fall_back_to_building_by_name(architecture, reason):
+    spec = inspect_architecture(architecture)
+    assert not spec.explicit
+    assert reason in spec.fallback_reason
+    assert spec.fields == () and spec.components == ()
+
+
+def test_pruned_models_are_marked_for_timm_adaptation():
+    assert inspect_architecture("efficientnet_b1_pruned").pruned
+    assert not inspect_architecture("efficientnet_b1").pruned
+
+
+def test_shared_modules_are_listed_for_tying():
+    shared = dict(inspect_architecture("coat_tiny").shared)
+    assert shared["serial_blocks1.0.cpe.proj.weight"] == "cpe1.proj.weight"
+    assert inspect_architecture("resnet50d").shared == ()
+
+
+def test_source_writer_imports_and_aliases():
+    writer = SourceWriter()
+    assert writer.source(partial(nn.LayerNorm, eps=1e-6)) == "partial(nn.LayerNorm, eps=1e-06)"
+    assert writer.import_name("timm.models.vision_transformer", "Block") == "Block"
+    assert writer.import_name("timm.models.byobnet", "Block") == "ByobnetBlock"
+    with pytest.raises(Unrepresentable, match="not importable"):
+        writer.source(lambda x: x)
+    with pytest.raises(Unrepresentable, match="Linear instance"):
+        writer.source(nn.Linear(1, 1))
+
+
+def test_encoder_refuses_reserved_keys_and_non_finite_floats():
+    encoder = ConfigEncoder(SourceWriter())
+    with pytest.raises(Unrepresentable):
+        encoder.encode({"__component__": "x"})
+    with pytest.raises(Unrepresentable):
+        encoder.encode(float("nan"))
+
+
+def test_pyliteral_writes_lists_as_tuples_with_python_quoting():
+    assert pyliteral([1, [2, 3], {"a": [4]}]) == "(1, (2, 3), {'a': (4,)})"
+    assert pyliteral('x"; print("INJECTED") #') == repr('x"; print("INJECTED") #')
+
+
+def test_import_block_groups_like_isort():
+    block = import_block(
+        (("functools", "partial", "partial"), ("timm.models.byobnet", "ByoModelCfg", "ByoModelCfg")),
+        ["torch", "timm.models.byobnet:ByobNet", "timm.models.byobnet:ByoBlockCfg"],
+    )
+    assert block == (
+        "from functools import partial\n\nimport torch\nfrom timm.models.byobnet import ByoBlockCfg, ByobNet, ByoModelCfg"
+    )

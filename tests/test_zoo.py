@@ -1,0 +1,44 @@
+"""Issue 3: one architecture of every timm model module, generated in batch mode and checked against timm.
+
+Batch mode imports torch, timm and transformers once for all of them; each generation reloads its folder through
+the Auto classes and requires logits, pooled features and processed pixels equal to timm's (the export's check).
+The representatives are the smallest architecture (by parameters) of each module, listed in
+family_representatives.json; the first test keeps that list complete as timm adds modules.
+"""
+
+import json
+from pathlib import Path
+
+import pytest
+import timm
+from timm.models import model_entrypoint
+
+from timm_hub_template import batch
+
+REPRESENTATIVES = json.loads((Path(__file__).parent / "family_representatives.json").read_text())
+
+
+def family(name: str) -> str:
+    return model_entrypoint(name).__module__.rsplit(".", 1)[-1]
+
+
+def test_representatives_cover_every_timm_model_module():
+    families = {family(name) for name in timm.list_models()}
+    assert set(REPRESENTATIVES) == families
+    assert all(family(name) == module for module, name in REPRESENTATIVES.items())
+    assert len(families) >= 98
+
+
+@pytest.fixture(scope="module")
+def outcomes(tmp_path_factory):
+    results = batch.run(list(REPRESENTATIVES.values()), tmp_path_factory.mktemp("zoo"), weights="random")
+    print(batch.summary(results))
+    return {outcome.architecture: outcome for outcome in results}
+
+
+@pytest.mark.parametrize("module", sorted(REPRESENTATIVES))
+def test_family_generates_and_matches_timm(outcomes, module):
+    outcome = outcomes[REPRESENTATIVES[module]]
+    assert outcome.ok, outcome.error
+    assert (outcome.folder / "model.safetensors").is_file()
+    assert (outcome.folder / "config.json").is_file()
