@@ -6,7 +6,9 @@ The representatives are the smallest architecture (by parameters) of each module
 family_representatives.json; the first test keeps that list complete as timm adds modules.
 """
 
+import ast
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -42,3 +44,27 @@ def test_family_generates_and_matches_timm(outcomes, module):
     assert outcome.ok, outcome.error
     assert (outcome.folder / "model.safetensors").is_file()
     assert (outcome.folder / "config.json").is_file()
+
+
+ALLOWED_IMPORTS = {"torch", "timm", "transformers"} | set(sys.stdlib_module_names)
+
+
+def imported_modules(path: Path) -> set[str]:
+    modules = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            modules |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            modules.add(node.module.split(".")[0])
+    return modules
+
+
+@pytest.mark.parametrize("module", sorted(REPRESENTATIVES))
+def test_generated_code_imports_only_torch_timm_transformers_and_stdlib(outcomes, module):
+    outcome = outcomes[REPRESENTATIVES[module]]
+    assert outcome.ok, outcome.error
+    files = sorted(outcome.folder.glob("*.py"))
+    assert len(files) == 3
+    for path in files:
+        assert imported_modules(path) <= ALLOWED_IMPORTS, path.name
+    assert not [path.name for path in outcome.folder.iterdir() if path.suffix in (".bin", ".pth", ".pt", ".pkl")]

@@ -265,6 +265,9 @@ def save_model(model: Any, modeling: Any, prefix: str, module: str, project_dir:
         "AutoModel": f"modeling_{module}.{prefix}Model",
         "AutoModelForImageClassification": f"modeling_{module}.{prefix}ForImageClassification",
     }
+    if hasattr(modeling, f"{prefix}Backbone"):
+        getattr(modeling, f"{prefix}Backbone").register_for_auto_class("AutoBackbone")
+        model.config.auto_map["AutoBackbone"] = f"modeling_{module}.{prefix}Backbone"
     model.save_pretrained(project_dir)
 
 

@@ -38,8 +38,9 @@ DATACLASS_TAG = "__dataclass__"
 RESERVED_NAMES = frozenset(
     {"device", "dtype", "architectures", "problem_type", "return_dict", "output_hidden_states", "output_attentions"}
 )
-# Names PreTrainedConfig interprets (`validate_architecture` checks head_dim * num_heads == embed_dim).
-RENAMED_NAMES = frozenset({"head_dim"}) | RESERVED_NAMES
+# Names the config itself uses: PreTrainedConfig's `validate_architecture` checks
+# head_dim * num_heads == embed_dim, and the backbone settings are BackboneConfigMixin's.
+RENAMED_NAMES = frozenset({"head_dim", "out_features", "out_indices", "stage_names"}) | RESERVED_NAMES
 
 # timm's pretrained-config keys that describe the eval transform (see timm.data.resolve_data_config).
 DATA_CONFIG_KEYS = ("input_size", "interpolation", "mean", "std", "crop_pct", "crop_mode")
@@ -96,6 +97,7 @@ class ArchitectureSpec:
     in_chans: int
     classifier: tuple[str, ...]  # head module names from timm's pretrained_cfg
     shared: tuple[tuple[str, str], ...]  # (parameter, the parameter it is) where timm shares modules (coat)
+    stage_names: tuple[str, ...]  # modules of timm's feature_info: the backbone's feature maps
     data_config: dict[str, Any]
     pretrained_cfg: dict[str, Any]
 
@@ -418,6 +420,7 @@ def inspect_architecture(architecture: str, num_classes: int | None = None) -> A
         in_chans=int(kwargs.get("in_chans", 3)),
         classifier=(classifier,) if isinstance(classifier, str) else tuple(classifier),
         shared=_shared_parameters(model),
+        stage_names=_stage_names(model),
         data_config={key: data_config[key] for key in DATA_CONFIG_KEYS if key in data_config},
         pretrained_cfg=_json_safe(pretrained_cfg),
     )
@@ -459,6 +462,12 @@ def _renamed(field: Field) -> Field:
     if field.name not in RENAMED_NAMES:
         return field
     return dataclasses.replace(field, name=f"timm_{field.name}", parameter=field.name)
+
+
+def _stage_names(model: Any) -> tuple[str, ...]:
+    """Names of the feature maps in timm's `feature_info` (`stage<i>` where module names repeat, as in coat)."""
+    names = tuple(info["module"] for info in getattr(model, "feature_info", None) or ())
+    return names if len(set(names)) == len(names) else tuple(f"stage{i}" for i in range(len(names)))
 
 
 def _shared_parameters(model: Any) -> tuple[tuple[str, str], ...]:

@@ -2,7 +2,12 @@
 {%- set prefix = cookiecutter.class_prefix -%}
 """Configuration of {{ prefix }} models: timm's `{{ spec.name }}` architecture."""
 
+{%- if spec.stage_names %}
 from transformers import PretrainedConfig
+from transformers.backbone_utils import BackboneConfigMixin
+{%- else %}
+from transformers import PretrainedConfig
+{%- endif %}
 {%- for field in spec.fields if field.kind == "component" %}
 {%- if loop.first %}
 {# blank line #}
@@ -16,7 +21,14 @@ from transformers import PretrainedConfig
 {%- endfor %}
 
 
-class {{ prefix }}Config(PretrainedConfig):
+{%- if spec.stage_names %}
+
+# The feature maps a {{ prefix }}Backbone can return (timm's `feature_info`).
+STAGE_NAMES = {{ spec.stage_names | pyliteral }}
+{%- endif %}
+
+
+class {{ prefix }}Config({{ "BackboneConfigMixin, " if spec.stage_names }}PretrainedConfig):
 {%- if spec.explicit %}
     r"""
     The constructor arguments of timm's `{{ spec.model_class }}`, at the values of `{{ spec.name }}`.
@@ -53,6 +65,10 @@ class {{ prefix }}Config(PretrainedConfig):
         architecture={{ spec.name | pyrepr }},
         model_args=None,
 {%- endif %}
+{%- if spec.stage_names %}
+        out_features=None,
+        out_indices=None,
+{%- endif %}
         **kwargs,
     ):
 {%- for field in spec.fields if field.kind == "component" %}
@@ -67,6 +83,10 @@ class {{ prefix }}Config(PretrainedConfig):
 {%- else %}
         self.architecture = architecture
         self.model_args = model_args
+{%- endif %}
+{%- if spec.stage_names %}
+        self.stage_names = list(STAGE_NAMES)
+        self.set_output_features_output_indices(out_features, out_indices)
 {%- endif %}
         if kwargs.get("id2label") is None:
             kwargs.setdefault("num_labels", {{ spec.num_classes | pyrepr }})

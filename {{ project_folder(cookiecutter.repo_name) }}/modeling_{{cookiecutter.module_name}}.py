@@ -13,7 +13,7 @@ Transformers' TimmWrapper: its {{ spec.fallback_reason }}, which a config cannot
 {%- endif %}
 """
 
-{{ spec.imports | import_block(["torch", "transformers:PreTrainedModel", "transformers.modeling_outputs:BaseModelOutputWithPooling", "transformers.modeling_outputs:ImageClassifierOutput"] + ([] if spec.explicit else ["timm"])) }}
+{{ spec.imports | import_block(["torch", "transformers:PreTrainedModel", "transformers.modeling_outputs:BaseModelOutputWithPooling", "transformers.modeling_outputs:ImageClassifierOutput"] + (["transformers.backbone_utils:BackboneMixin", "transformers.modeling_outputs:BackboneOutput"] if spec.stage_names else []) + ([] if spec.explicit else ["timm"])) }}
 
 from .configuration_{{ cookiecutter.module_name }} import {{ config_class }}
 {%- if spec.components %}
@@ -66,12 +66,13 @@ def build_timm_model(config: {{ config_class }}, num_classes: int) -> torch.nn.M
 
 
 class {{ prefix }}PreTrainedModel(PreTrainedModel):
-    """Shared by the models below; both keep timm's model as `timm_model`."""
+    """Shared by the models below; all keep timm's model as `timm_model`."""
 
     config_class = {{ config_class }}
     base_model_prefix = "timm_model"
     main_input_name = "pixel_values"
     input_modalities = ("image",)
+    supports_gradient_checkpointing = True
 {%- if spec.shared %}
     # timm shares these modules between blocks: saved once, tied again on load.
     _tied_weights_keys = {
@@ -88,10 +89,14 @@ class {{ prefix }}PreTrainedModel(PreTrainedModel):
         if hasattr(module, "init_non_persistent_buffers"):
             module.init_non_persistent_buffers()
 
+    def _set_gradient_checkpointing(self, enable=True, *args, **kwargs):
+        self.timm_model.set_grad_checkpointing(enable)
+
     def _forward_features(self, pixel_values, output_attentions, output_hidden_states):
         """timm's `forward_features`, or `forward_intermediates` for hidden states."""
         if output_attentions:
             raise ValueError("timm models do not return attentions: unset `output_attentions`.")
+        pixel_values = pixel_values.to(self.device, self.dtype)
         if output_hidden_states is None:
             output_hidden_states = self.config.output_hidden_states
         if not output_hidden_states:
@@ -166,3 +171,39 @@ class {{ prefix }}ForImageClassification({{ prefix }}PreTrainedModel):
         if not return_dict:
             return tuple(x for x in (loss, logits, hidden_states) if x is not None)
         return ImageClassifierOutput(loss=loss, logits=logits, hidden_states=hidden_states)
+
+{%- if spec.stage_names %}
+
+
+class {{ prefix }}Backbone(BackboneMixin, {{ prefix }}Model):
+    """timm's feature maps at `config.out_indices`, for detection and segmentation heads."""
+
+    has_attentions = False
+
+    def __init__(self, config: {{ config_class }}):
+        super().__init__(config)
+        self.num_features = [info["num_chs"] for info in self.timm_model.feature_info]
+
+    def forward(
+        self,
+        pixel_values: torch.Tensor,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> BackboneOutput | tuple:
+        if output_attentions:
+            raise ValueError("timm models do not return attentions: unset `output_attentions`.")
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        pixel_values = pixel_values.to(self.device, self.dtype)
+        indices = None if output_hidden_states else list(self.out_indices)
+        maps = self.timm_model.forward_intermediates(
+            pixel_values, indices, intermediates_only=True
+        )
+        hidden_states = tuple(maps) if output_hidden_states else None
+        if output_hidden_states:
+            maps = [maps[index] for index in self.out_indices]
+        if not return_dict:
+            return tuple(x for x in (tuple(maps), hidden_states) if x is not None)
+        return BackboneOutput(feature_maps=tuple(maps), hidden_states=hidden_states)
+{%- endif %}
