@@ -41,7 +41,7 @@ class {{ prefix }}Config({{ "BackboneConfigMixin, " if spec.stage_names }}Pretra
     In nested fields, `{"__component__": key}` names a `COMPONENTS` entry and
     `{"__dataclass__": key, ...}` builds that dataclass from the other keys.
 {%- endif %}
-    The classifier size is Transformers' `num_labels` ({{ spec.num_classes }} by default).
+    The classifier size is Transformers' `num_labels`, from `id2label` in config.json.
     """
 {%- else %}
     r"""
@@ -49,7 +49,7 @@ class {{ prefix }}Config({{ "BackboneConfigMixin, " if spec.stage_names }}Pretra
 
     Its {{ spec.fallback_reason }}, which a config cannot hold.
     `model_args` are keyword arguments for `timm.create_model`; the classifier size is
-    Transformers' `num_labels` ({{ spec.num_classes }} by default).
+    Transformers' `num_labels`, from `id2label` in config.json.
     """
 {%- endif %}
 
@@ -88,6 +88,4 @@ class {{ prefix }}Config({{ "BackboneConfigMixin, " if spec.stage_names }}Pretra
         self.stage_names = list(STAGE_NAMES)
         self.set_output_features_output_indices(out_features, out_indices)
 {%- endif %}
-        if kwargs.get("id2label") is None:
-            kwargs.setdefault("num_labels", {{ spec.num_classes | pyrepr }})
         super().__init__(**kwargs)
