@@ -189,7 +189,7 @@ def training_arguments(output_dir):
         output_dir=str(output_dir),
         per_device_train_batch_size=4,
         max_steps=4,
-        learning_rate=1e-3,
+        learning_rate=1e-4,
         logging_steps=1,
         save_steps=2,
         report_to=[],
