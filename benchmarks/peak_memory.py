@@ -69,8 +69,8 @@ def main() -> None:
         weights_mb = checkpoint.stat().st_size / 2**20
         peaks = {mode: [] for mode in ("imports", "load", "generate")}
         for _ in range(args.repeats):
-            for mode in peaks:
-                peaks[mode].append(measure(mode, args.architecture, checkpoint, work))
+            for mode, values in peaks.items():
+                values.append(measure(mode, args.architecture, checkpoint, work))
     median = {mode: statistics.median(values) for mode, values in peaks.items()}
     print(f"architecture {args.architecture}: weights {weights_mb:.0f} MB, {args.repeats} repeats (median peak RSS)")
     for mode, value in median.items():

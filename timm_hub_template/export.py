@@ -174,6 +174,7 @@ def load_pretrained(spec: ArchitectureSpec):
 def load_checkpoint(spec: ArchitectureSpec, path: Path):
     """timm's model with a checkpoint in timm's format: safetensors, or torch.load(weights_only=True)."""
     import timm
+    import torch
     from timm.models import load_state_dict
 
     if not path.is_file():
@@ -184,10 +185,39 @@ def load_checkpoint(spec: ArchitectureSpec, path: Path):
         state_dict = load_state_dict(str(path), weights_only=True)
     except Exception as error:  # safetensors, pickle and zip errors have no common base class
         raise ExportError(f"cannot read checkpoint {path}: {type(error).__name__}: {error}") from error
-    reference = timm.create_model(spec.full_name, pretrained=False, **spec.create_kwargs)
+    # safetensors hands out tensors at unaligned addresses, which select other CPU kernels (outputs then differ
+    # in the last bits from timm's own load_state_dict). Copy those, one tensor at a time.
+    for key, tensor in state_dict.items():
+        if tensor.data_ptr() % 64:
+            state_dict[key] = tensor.clone()
+    # Built on the meta device and given the checkpoint's tensors: the weights exist once in memory.
+    with torch.device("meta"):
+        reference = timm.create_model(spec.full_name, pretrained=False, **spec.create_kwargs)
     check_keys(reference.state_dict(), state_dict, f"checkpoint {path.name} does not fit {spec.full_name}")
     reference.load_state_dict(state_dict, strict=True, assign=True)
+    if not materialize_buffers(reference):  # a buffer timm cannot recompute: build for real instead
+        reference = timm.create_model(spec.full_name, pretrained=False, **spec.create_kwargs)
+        reference.load_state_dict(state_dict, strict=True, assign=True)
     return reference
+
+
+def materialize_buffers(model: Any) -> bool:
+    """Compute the non-persistent buffers of a meta-built model with timm's `init_non_persistent_buffers`.
+
+    False when a module holds such a buffer without that method (nothing could compute its values).
+    """
+    import torch
+
+    owners = {name.rpartition(".")[0] for name, buffer in model.named_buffers() if buffer.is_meta}
+    modules = [model.get_submodule(owner) for owner in sorted(owners)]
+    if not all(hasattr(module, "init_non_persistent_buffers") for module in modules):
+        return False
+    for module in modules:
+        for attribute, buffer in module._buffers.items():
+            if buffer is not None and buffer.is_meta:
+                module._buffers[attribute] = torch.empty_like(buffer, device="cpu")
+        module.init_non_persistent_buffers()
+    return not any(buffer.is_meta for buffer in model.buffers())
 
 
 def check_keys(expected: dict[str, Any], given: dict[str, Any], what: str) -> None:
