@@ -10,13 +10,14 @@ is built on the meta device and compared with `timm.create_model` key by key and
 
 from __future__ import annotations
 
+import functools
 import json
+import multiprocessing
 import os
 import resource
 import tempfile
 import time
 from collections import defaultdict
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -75,13 +76,15 @@ def sweep(names: list[str], workers: int, max_params: int, log: Path | None = No
     results = [Result(**json.loads(line)) for line in log.read_text().splitlines()] if log and log.exists() else []
     done = {result.name for result in results}
     todo = [name for name in names if name not in done]
-    with ProcessPoolExecutor(max_workers=workers, max_tasks_per_child=50) as pool:
-        futures = [pool.submit(check_one, name, max_params) for name in todo]
-        for future in tqdm(as_completed(futures), total=len(futures), unit="model"):
-            results.append(future.result())
+    # Fresh worker processes now and then return the memory that big models leave fragmented. (multiprocessing's
+    # Pool: concurrent.futures' max_tasks_per_child can hang on Python 3.11 when it replaces workers.)
+    with multiprocessing.get_context("spawn").Pool(workers, maxtasksperchild=40) as pool:
+        tasks = pool.imap_unordered(functools.partial(check_one, max_params=max_params), todo)
+        for result in tqdm(tasks, total=len(todo), unit="model"):
+            results.append(result)
             if log:
                 with log.open("a") as file:
-                    file.write(json.dumps(asdict(results[-1])) + "\n")
+                    file.write(json.dumps(asdict(result)) + "\n")
     wanted = set(names)
     return sorted((r for r in results if r.name in wanted), key=lambda result: (result.family, result.name))
 
