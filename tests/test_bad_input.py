@@ -115,3 +115,24 @@ def test_jinja_in_a_value_is_only_an_inert_string(tmp_path):
     card = (folder / "README.md").read_text()
     assert "# r18-42" in card
     assert json.loads((folder / "config.json").read_text())["model_type"] == "custom_resnet18"
+
+
+class RunsCodeWhenUnpickled:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+def test_pickle_checkpoints_cannot_run_code(tmp_path):
+    import torch
+
+    marker = tmp_path / "code-ran"
+    weights = tmp_path / "evil.pth"
+    torch.save({"state_dict": {"fc.weight": RunsCodeWhenUnpickled(marker)}}, weights)
+    result = run_cookiecutter(tmp_path / "out", architecture="resnet18", weights=weights)
+    assert result.returncode != 0
+    assert "cannot read checkpoint" in error_line(result)
+    assert not marker.exists()
+    assert not (tmp_path / "out" / "custom-resnet18").exists()
