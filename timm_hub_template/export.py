@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import gc
 import importlib.util
+import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,6 +60,16 @@ def main(context: dict[str, Any], project_dir: str | Path = ".") -> int:
         export(Path(project_dir).resolve(), context)
     except ExportError as error:
         print(f"Error: {error}", file=sys.stderr)
+        return 1
+    except Exception as error:  # noqa: BLE001 - any failure is reported as one line (traceback on request)
+        if os.environ.get("TIMM_HUB_TEMPLATE_DEBUG"):
+            traceback.print_exc()
+        cause = (str(error).strip().splitlines() or [""])[0][:300]
+        print(
+            f"Error: {type(error).__name__} while exporting {context['architecture']}: {cause} "
+            "(set TIMM_HUB_TEMPLATE_DEBUG=1 for the traceback)",
+            file=sys.stderr,
+        )
         return 1
     return 0
 
