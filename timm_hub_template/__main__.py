@@ -19,6 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     sweep.add_argument("--workers", type=int, default=2)
     sweep.add_argument("--max-params", type=int, default=400_000_000, help="above this, check structure only")
     sweep.add_argument("--output", type=Path, default=Path("COVERAGE.md"))
+    sweep.add_argument("--report-only", action="store_true", help="rebuild the table from COVERAGE.jsonl")
     args = parser.parse_args(argv)
 
     from timm_hub_template import batch as batch_mode
@@ -26,7 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "sweep":
         from timm_hub_template import sweep as sweep_mode
 
-        return sweep_mode.main(batch_mode.expand(args.architectures), args.workers, args.max_params, args.output)
+        names = batch_mode.expand(args.architectures)
+        return sweep_mode.main(names, args.workers, args.max_params, args.output, args.report_only)
 
     try:
         architectures = batch_mode.expand(args.architectures)

@@ -73,7 +73,7 @@ def sweep(names: list[str], workers: int, max_params: int, log: Path | None = No
     """Check `names` in worker processes; results already in `log` (JSON lines) are reused, new ones appended."""
     from tqdm.auto import tqdm
 
-    results = [Result(**json.loads(line)) for line in log.read_text().splitlines()] if log and log.exists() else []
+    results = load_results(log)
     done = {result.name for result in results}
     todo = [name for name in names if name not in done]
     # Fresh worker processes now and then return the memory that big models leave fragmented. (multiprocessing's
@@ -89,7 +89,20 @@ def sweep(names: list[str], workers: int, max_params: int, log: Path | None = No
     return sorted((r for r in results if r.name in wanted), key=lambda result: (result.family, result.name))
 
 
-def report(results: list[Result], wall_seconds: float, peak_rss_mb: float, workers: int, max_params: int) -> str:
+def load_results(log: Path | None) -> list[Result]:
+    if not log or not log.exists():
+        return []
+    return [Result(**json.loads(line)) for line in log.read_text().splitlines() if line.strip()]
+
+
+def report(
+    results: list[Result],
+    total: int,
+    wall_seconds: float | None,
+    peak_rss_mb: float | None,
+    workers: int,
+    max_params: int,
+) -> str:
     import timm
     import torch
     import transformers
@@ -116,10 +129,15 @@ def report(results: list[Result], wall_seconds: float, peak_rss_mb: float, worke
         "",
         "## Totals",
         "",
-        f"- architectures: {len(results)} in {len(by_family)} families",
+        f"- architectures: {len(results)} of {total} in {len(by_family)} families",
         f"- exact: {count['exact']}, structure only: {count['structure']}, failed: {count['fail']}",
         f"- explicit fields: {explicit}, fallback: {len(results) - explicit}",
-        f"- wall time: {wall_seconds / 60:.1f} min with {workers} workers; peak RSS of one worker: {peak_rss_mb:.0f} MB",
+        (
+            f"- wall time: {wall_seconds / 60:.1f} min with {workers} workers; peak RSS of one worker: {peak_rss_mb:.0f} MB"
+            if wall_seconds is not None
+            else f"- wall time: not measured (report rebuilt from COVERAGE.jsonl); the architectures' own times add "
+            f"up to {sum(r.seconds for r in results) / 60:.1f} min of worker time"
+        ),
         "",
         "## By family",
         "",
@@ -149,12 +167,18 @@ def report(results: list[Result], wall_seconds: float, peak_rss_mb: float, worke
     return "\n".join(lines) + "\n"
 
 
-def main(names: list[str], workers: int, max_params: int, output: Path | None) -> int:
-    start = time.perf_counter()
-    results = sweep(names, workers, max_params, output.with_suffix(".jsonl") if output else None)
-    wall = time.perf_counter() - start
-    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    text = report(results, wall, peak_mb, workers, max_params)
+def main(names: list[str], workers: int, max_params: int, output: Path | None, report_only: bool = False) -> int:
+    log = output.with_suffix(".jsonl") if output else None
+    if report_only:  # the table of what COVERAGE.jsonl holds, e.g. after an interrupted sweep
+        wanted = set(names)
+        results = sorted((r for r in load_results(log) if r.name in wanted), key=lambda r: (r.family, r.name))
+        text = report(results, len(names), None, None, workers, max_params)
+    else:
+        start = time.perf_counter()
+        results = sweep(names, workers, max_params, log)
+        wall = time.perf_counter() - start
+        peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        text = report(results, len(names), wall, peak_mb, workers, max_params)
     if output:
         output.write_text(text)
     print(text.split("## By family")[0])
