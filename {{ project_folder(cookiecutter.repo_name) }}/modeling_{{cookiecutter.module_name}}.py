@@ -82,6 +82,17 @@ class {{ prefix }}PreTrainedModel(PreTrainedModel):
     }
 {%- endif %}
 
+    @classmethod
+    def from_pretrained(cls, *args, **kwargs):
+        loaded = super().from_pretrained(*args, **kwargs)
+        model = loaded[0] if isinstance(loaded, tuple) else loaded
+        # Tensors mapped from model.safetensors can sit at unaligned addresses, where CPU
+        # kernels round differently: copy those once, so outputs equal timm's bit for bit.
+        for tensor in [*model.parameters(), *model.buffers()]:
+            if tensor.device.type == "cpu" and tensor.data_ptr() % 64:
+                tensor.data = tensor.data.clone()
+        return loaded
+
     def _init_weights(self, module):
         super()._init_weights(module)
         # from_pretrained builds on the meta device; timm's non-persistent buffers
