@@ -29,8 +29,7 @@ from typing import Any
 
 from timm_hub_template import card
 from timm_hub_template.introspect import ArchitectureSpec, inspect_architecture, num_classes_override
-
-CHECKPOINT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin")
+from timm_hub_template.validate import CHECKPOINT_SUFFIXES
 
 
 class ExportError(Exception):
