@@ -11,7 +11,7 @@ from __future__ import annotations
 import fnmatch
 import gc
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,6 @@ class Outcome:
     architecture: str
     folder: Path | None = None
     error: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -59,10 +58,16 @@ def render_context(overrides: dict[str, Any], output_dir: Path) -> dict[str, Any
     return context
 
 
-def generate(architecture: str, output_dir: Path, weights: str = "random", **overrides: Any) -> Path:
-    """Generate one repository into `output_dir`, exactly as the cookiecutter command would."""
+def render_files(context: dict[str, Any], output_dir: Path) -> Path:
+    """cookiecutter's own rendering of the template (hooks left to the caller); returns the project folder."""
     from cookiecutter.generate import generate_files
 
+    generate_files(repo_dir=str(TEMPLATE_DIR), context=context, output_dir=str(output_dir), accept_hooks=False)
+    return output_dir / context["cookiecutter"]["repo_name"]
+
+
+def generate(architecture: str, output_dir: Path, weights: str = "random", **overrides: Any) -> Path:
+    """Generate one repository into `output_dir`, exactly as the cookiecutter command would."""
     from timm_hub_template.export import ExportError, export
     from timm_hub_template.jinja_extension import public_context
     from timm_hub_template.validate import validation_error
@@ -77,7 +82,7 @@ def generate(architecture: str, output_dir: Path, weights: str = "random", **ove
         raise ExportError(f"{folder} already exists: remove it or choose another output folder")
     output_dir.mkdir(parents=True, exist_ok=True)
     try:
-        generate_files(repo_dir=str(TEMPLATE_DIR), context=context, output_dir=str(output_dir), accept_hooks=False)
+        render_files(context, output_dir)
         export(folder, public)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
@@ -89,15 +94,12 @@ def generate(architecture: str, output_dir: Path, weights: str = "random", **ove
 
 def check_structure(architecture: str, output_dir: Path) -> None:
     """Render `architecture` and compare its generated model with timm's on the meta device (no weights)."""
-    from cookiecutter.generate import generate_files
-
     from timm_hub_template.export import check_structure as check_generated
     from timm_hub_template.jinja_extension import public_context
 
     context = render_context({"architecture": architecture, "weights": "random"}, output_dir)
     public = public_context(context["cookiecutter"])
-    folder = output_dir / public["repo_name"]
-    generate_files(repo_dir=str(TEMPLATE_DIR), context=context, output_dir=str(output_dir), accept_hooks=False)
+    folder = render_files(context, output_dir)
     try:
         check_generated(folder, public)
     finally:
@@ -108,6 +110,8 @@ def run(architectures: list[str], output_dir: Path, weights: str = "random", pro
     """Generate each architecture; failures are recorded with their one-line cause, not raised."""
     from tqdm.auto import tqdm
 
+    from timm_hub_template.export import first_line
+
     outcomes = []
     bar = tqdm(architectures, disable=not progress, unit="model")
     for architecture in bar:
@@ -115,7 +119,7 @@ def run(architectures: list[str], output_dir: Path, weights: str = "random", pro
         try:
             outcomes.append(Outcome(architecture, folder=generate(architecture, output_dir, weights)))
         except Exception as error:  # noqa: BLE001 - one architecture's failure must not stop the batch
-            outcomes.append(Outcome(architecture, error=f"{type(error).__name__}: {_first_line(error)}"))
+            outcomes.append(Outcome(architecture, error=f"{type(error).__name__}: {first_line(error)}"))
     return outcomes
 
 
@@ -124,9 +128,3 @@ def summary(outcomes: list[Outcome]) -> str:
     lines = [f"{len(outcomes) - len(failed)} of {len(outcomes)} generated"]
     lines += [f"FAILED {outcome.architecture}: {outcome.error}" for outcome in failed]
     return "\n".join(lines)
-
-
-def _first_line(error: BaseException, limit: int = 300) -> str:
-    text = str(error).strip()
-    line = text.splitlines()[0] if text else ""
-    return line if len(line) <= limit else line[: limit - 3] + "..."

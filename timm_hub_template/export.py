@@ -36,6 +36,13 @@ class ExportError(Exception):
     """A failure with a one-line cause the user can act on."""
 
 
+def first_line(error: BaseException, limit: int = 300) -> str:
+    """The first line of an error's message, cut to `limit` characters, for one-line reports."""
+    lines = str(error).strip().splitlines()
+    line = lines[0] if lines else ""
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
 @dataclass
 class Weights:
     """A timm model holding the weights to publish, and where they came from."""
@@ -63,9 +70,8 @@ def main(context: dict[str, Any], project_dir: str | Path = ".") -> int:
     except Exception as error:  # noqa: BLE001 - any failure is reported as one line (traceback on request)
         if os.environ.get("TIMM_HUB_TEMPLATE_DEBUG"):
             traceback.print_exc()
-        cause = (str(error).strip().splitlines() or [""])[0][:300]
         print(
-            f"Error: {type(error).__name__} while exporting {context['architecture']}: {cause} "
+            f"Error: {type(error).__name__} while exporting {context['architecture']}: {first_line(error)} "
             "(set TIMM_HUB_TEMPLATE_DEBUG=1 for the traceback)",
             file=sys.stderr,
         )
@@ -172,7 +178,7 @@ def load_pretrained(spec: ArchitectureSpec):
     try:
         return timm.create_model(spec.full_name, pretrained=True, **spec.create_kwargs)
     except (OSError, RuntimeError, ValueError) as error:
-        cause = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        cause = first_line(error) or type(error).__name__
         raise ExportError(
             f"could not get the pretrained weights of {spec.full_name} (offline or not in the Hugging Face cache: "
             f"{cause}); pass weights=<path to a checkpoint> or weights=random"

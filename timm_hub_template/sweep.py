@@ -47,6 +47,7 @@ def check_one(name: str, max_params: int) -> Result:
     import torch
 
     from timm_hub_template import batch
+    from timm_hub_template.export import first_line
     from timm_hub_template.introspect import inspect_architecture
 
     start = time.perf_counter()
@@ -65,7 +66,7 @@ def check_one(name: str, max_params: int) -> Result:
                 status = "structure"
         return Result(name, family, explicit, params, status, seconds=time.perf_counter() - start)
     except Exception as error:  # noqa: BLE001 - the sweep records every failure and goes on
-        reason = f"{type(error).__name__}: {(str(error).strip().splitlines() or [''])[0]}"[:300]
+        reason = f"{type(error).__name__}: {first_line(error)}"
         return Result(name, family, explicit, params, "fail", reason, time.perf_counter() - start)
 
 
