@@ -2,8 +2,8 @@
 
 import sys
 
-sys.path.insert(0, {{ cookiecutter._repo_dir | pyrepr }})
+sys.path.insert(0, {{ template_root() | pyrepr }})
 
 from timm_hub_template.export import main  # noqa: E402
 
-sys.exit(main({{ cookiecutter | public_context | pyrepr }}))
+sys.exit(main({{ cookiecutter | public_context | pyrepr }}, cruft_update={{ cruft_update() | pyrepr }}))

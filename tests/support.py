@@ -32,6 +32,19 @@ def save_timm_checkpoint(architecture: str, path: Path, seed: int = 0) -> Path:
     return path
 
 
+HUB_REVISION = "0123456789abcdef0123456789abcdef01234567"
+
+
+def seed_hub_cache(cache_dir: Path, repo_id: str, weights_file: Path) -> None:
+    """Lay out a Hugging Face cache entry as `hf_hub_download` leaves it: snapshots/<rev>/ and refs/main."""
+    repo_dir = cache_dir / f"models--{repo_id.replace('/', '--')}"
+    snapshot = repo_dir / "snapshots" / HUB_REVISION
+    snapshot.mkdir(parents=True)
+    (snapshot / "model.safetensors").write_bytes(weights_file.read_bytes())
+    (repo_dir / "refs").mkdir()
+    (repo_dir / "refs" / "main").write_text(HUB_REVISION)
+
+
 def check_folder(folder: Path, architecture: str, weights: Path) -> dict[str, Any]:
     """Run `check_folder.py` in a fresh process, as a user loading the folder would, and return its report."""
     result = subprocess.run(

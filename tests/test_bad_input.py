@@ -53,6 +53,12 @@ PRE_GENERATION_CASES = [
     ({"weights": "missing.safetensors"}, "weights file 'missing.safetensors' does not exist"),
     ({"weights": "model.onnx"}, "must be 'pretrained', 'random' or a checkpoint file ending in"),
     ({"architecture": "ese_vovnet39b_evos", "weights": "pretrained"}, "timm has no pretrained weights for"),
+    ({"hub_owner": "my org"}, "hub_owner 'my org' must be a Hub user or organisation name"),
+    ({"hub_owner": "acme/models"}, "hub_owner 'acme/models' must be a Hub user or organisation name"),
+    ({"license": "Apache 2.0"}, "license 'Apache 2.0' must be 'auto' or a Hub license id in lower case"),
+    ({"description": "two\nlines"}, "description must be one line of at most 300 printable characters"),
+    ({"description": "x" * 301}, "description must be one line of at most 300 printable characters"),
+    ({"push_to_hub": "maybe"}, "push_to_hub must be yes or no, not 'maybe'"),
 ]
 
 
@@ -113,7 +119,7 @@ def test_jinja_in_a_value_is_only_an_inert_string(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     folder = tmp_path / "r18-42"
     card = (folder / "README.md").read_text()
-    assert "# r18-42" in card
+    assert "# Model card for r18-42\n" in card
     assert json.loads((folder / "config.json").read_text())["model_type"] == "custom_resnet18"
 
 

@@ -31,6 +31,7 @@ def test_folder_holds_the_hub_files(baked):
     architecture, folder, _ = baked
     module = architecture
     expected = {
+        ".git",  # git_init is on by default
         ".gitattributes",
         "README.md",
         "config.json",

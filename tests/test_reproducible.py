@@ -11,7 +11,13 @@ ARCHITECTURE = "mobilenetv3_small_050"
 
 
 def files(folder):
-    return {path.name: path.read_bytes() for path in sorted(folder.iterdir())}
+    return {path.name: path.read_bytes() for path in sorted(folder.iterdir()) if path.is_file()}
+
+
+def committed_tree(folder):
+    """The initial commit's tree hash: content only (commit hashes differ by their timestamps)."""
+    command = ["git", "rev-parse", "HEAD^{tree}"]
+    return subprocess.run(command, cwd=folder, capture_output=True, text=True, check=True).stdout.strip()
 
 
 def test_command_line_twice_and_batch_mode_give_identical_files(tmp_path):
@@ -32,3 +38,4 @@ def test_command_line_twice_and_batch_mode_give_identical_files(tmp_path):
         assert set(other_files) == set(first)
         for name, content in first.items():
             assert other_files[name] == content, name
+    assert len({committed_tree(folder) for folder in folders}) == 1

@@ -3,20 +3,9 @@
 import hashlib
 
 from safetensors.torch import load_file
-from support import bake, check_folder, save_timm_checkpoint
+from support import bake, check_folder, save_timm_checkpoint, seed_hub_cache
 
 ARCHITECTURE = "mobilenetv3_small_100.lamb_in1k"
-REVISION = "0123456789abcdef0123456789abcdef01234567"
-
-
-def seed_hub_cache(cache_dir, repo_id, weights_file):
-    """Lay out a Hugging Face cache entry as `hf_hub_download` leaves it: snapshots/<rev>/ and refs/main."""
-    repo_dir = cache_dir / f"models--{repo_id.replace('/', '--')}"
-    snapshot = repo_dir / "snapshots" / REVISION
-    snapshot.mkdir(parents=True)
-    (snapshot / "model.safetensors").write_bytes(weights_file.read_bytes())
-    (repo_dir / "refs").mkdir()
-    (repo_dir / "refs" / "main").write_text(REVISION)
 
 
 def test_pretrained_weights_come_from_the_hf_cache_unchanged(tmp_path, monkeypatch):

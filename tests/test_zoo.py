@@ -33,7 +33,9 @@ def test_representatives_cover_every_timm_model_module():
 
 @pytest.fixture(scope="module")
 def outcomes(tmp_path_factory):
-    results = batch.run(list(REPRESENTATIVES.values()), tmp_path_factory.mktemp("zoo"), weights="random")
+    results = batch.run(
+        list(REPRESENTATIVES.values()), tmp_path_factory.mktemp("zoo"), weights="random", git_init="no"
+    )
     print(batch.summary(results))
     return {outcome.architecture: outcome for outcome in results}
 

@@ -68,7 +68,7 @@ def render_files(context: dict[str, Any], output_dir: Path) -> Path:
 
 def generate(architecture: str, output_dir: Path, weights: str = "random", **overrides: Any) -> Path:
     """Generate one repository into `output_dir`, exactly as the cookiecutter command would."""
-    from timm_hub_template.export import ExportError, export
+    from timm_hub_template.export import ExportError, export, publish_folder
     from timm_hub_template.jinja_extension import public_context
     from timm_hub_template.validate import validation_error
 
@@ -89,6 +89,7 @@ def generate(architecture: str, output_dir: Path, weights: str = "random", **ove
         raise
     finally:
         gc.collect()
+    publish_folder(folder, public)  # git_init and push_to_hub, as the hook does after a successful export
     return folder
 
 
@@ -106,8 +107,10 @@ def check_structure(architecture: str, output_dir: Path) -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def run(architectures: list[str], output_dir: Path, weights: str = "random", progress: bool = True) -> list[Outcome]:
-    """Generate each architecture; failures are recorded with their one-line cause, not raised."""
+def run(
+    architectures: list[str], output_dir: Path, weights: str = "random", progress: bool = True, **overrides: Any
+) -> list[Outcome]:
+    """Generate each architecture (`overrides`: other template variables); failures are recorded, not raised."""
     from tqdm.auto import tqdm
 
     from timm_hub_template.export import first_line
@@ -117,7 +120,7 @@ def run(architectures: list[str], output_dir: Path, weights: str = "random", pro
     for architecture in bar:
         bar.set_postfix_str(architecture)
         try:
-            outcomes.append(Outcome(architecture, folder=generate(architecture, output_dir, weights)))
+            outcomes.append(Outcome(architecture, folder=generate(architecture, output_dir, weights, **overrides)))
         except Exception as error:  # noqa: BLE001 - one architecture's failure must not stop the batch
             outcomes.append(Outcome(architecture, error=f"{type(error).__name__}: {first_line(error)}"))
     return outcomes

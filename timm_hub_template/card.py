@@ -1,35 +1,114 @@
-"""The model card (README.md of the generated repo), built with huggingface_hub's ModelCard."""
+"""The model card (README.md of the generated repo), built with huggingface_hub's ModelCard, like timm's own cards."""
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from timm_hub_template.introspect import ArchitectureSpec
+from timm_hub_template.stats import ModelStats
 
 TEMPLATE = Path(__file__).parent / "templates" / "model_card.md"
+TIMM_URL = "https://github.com/huggingface/pytorch-image-models"
+# Hub dataset ids of the tokens of timm's pretrained tags (`augreg_in21k_ft_in1k` -> imagenet-21k, imagenet-1k).
+TAG_DATASETS = {
+    "in1k": "imagenet-1k",
+    "in12k": "imagenet-12k",
+    "in21k": "imagenet-21k",
+    "in22k": "imagenet-22k",
+    "laion2b": "laion-2b",
+    "laion400m": "laion-400m",
+}
+TIMM_BIBTEX = """@misc{rw2019timm,
+  author = {Ross Wightman},
+  title = {PyTorch Image Models},
+  year = {2019},
+  publisher = {GitHub},
+  journal = {GitHub repository},
+  doi = {10.5281/zenodo.4414861},
+  howpublished = {\\url{https://github.com/huggingface/pytorch-image-models}}
+}"""
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where the published files came from, for the card's Provenance section."""
+
+    template_version: str
+    weights: str  # one sentence: timm's release at a Hub revision, a checkpoint file, or random
+    weights_sha256: str  # of model.safetensors
+    versions: dict[str, str]  # package -> version
+
+
+def repo_id(context: dict[str, Any]) -> str:
+    """`owner/name` for the card's snippets; the bare name (also the local folder's name) without an owner."""
+    owner = str(context.get("hub_owner", "")).strip()
+    return f"{owner}/{context['repo_name']}" if owner else str(context["repo_name"])
+
+
+def license_id(spec: ArchitectureSpec, context: dict[str, Any]) -> str:
+    """The `license` variable, or with `auto` timm's pretrained config's, else timm's own (apache-2.0)."""
+    chosen = str(context.get("license", "auto")).strip()
+    return chosen if chosen != "auto" else spec.pretrained_cfg.get("license") or "apache-2.0"
+
+
+def datasets(spec: ArchitectureSpec, weights: str) -> list[str]:
+    """Hub dataset ids named by the pretrained tag, when the weights are timm's release."""
+    if weights != "pretrained" or not spec.tag:
+        return []
+    return [TAG_DATASETS[token] for token in spec.tag.split("_") if token in TAG_DATASETS]
+
+
+def base_model(spec: ArchitectureSpec, weights: str) -> str | None:
+    """`timm/<arch>.<tag>` when the weights are timm's release on the Hub."""
+    hub_id = spec.pretrained_cfg.get("hf_hub_id")
+    return hub_id if weights == "pretrained" and hub_id else None
+
+
+def paper_links(spec: ArchitectureSpec) -> list[str]:
+    """Links to the papers timm's pretrained config names (`arXiv:2110.00476` -> its abstract page)."""
+    ids = spec.pretrained_cfg.get("paper_ids") or ()
+    if isinstance(ids, str):
+        ids = [part for part in re.split(r"[,\s]+", ids) if part]
+    links = []
+    for paper in ids:
+        arxiv = re.fullmatch(r"(?i)arxiv:(\S+)", paper)
+        links.append(f"https://arxiv.org/abs/{arxiv.group(1)}" if arxiv else paper)
+    return links
 
 
 def write_model_card(
-    project_dir: Path, spec: ArchitectureSpec, context: dict[str, Any], num_parameters: int, source: str
+    project_dir: Path, spec: ArchitectureSpec, context: dict[str, Any], stats: ModelStats, provenance: Provenance
 ) -> None:
     from huggingface_hub import ModelCard, ModelCardData
 
     has_head = spec.num_classes > 0
+    task = "image-classification" if has_head else "image-feature-extraction"
+    weights = str(context["weights"])
     data = ModelCardData(
         library_name="transformers",
-        pipeline_tag="image-classification" if has_head else "image-feature-extraction",
-        tags=["timm", "image-classification" if has_head else "image-feature-extraction", "custom_code"],
-        license=spec.pretrained_cfg.get("license"),
+        pipeline_tag=task,
+        tags=["timm", task, "custom_code"],
+        license=license_id(spec, context),
+        datasets=datasets(spec, weights) or None,
+        base_model=base_model(spec, weights),
     )
     card = ModelCard.from_template(
         data,
         template_path=str(TEMPLATE),
-        repo_id=context["repo_name"],
+        repo_id=repo_id(context),
+        description=str(context.get("description", "")).strip(),
         spec=spec,
+        has_head=has_head,
         prefix=context["class_prefix"],
         module=context["module_name"],
-        params_m=f"{num_parameters / 1e6:.1f}",
-        weights=source if source in ("pretrained", "random") else Path(source).name,
+        stats=stats,
+        dataset_names=datasets(spec, weights),
+        papers=paper_links(spec),
+        origin_url=spec.pretrained_cfg.get("origin_url") or TIMM_URL,
+        provenance=provenance,
+        timm_bibtex=TIMM_BIBTEX,
     )
     card.save(project_dir / "README.md")

@@ -6,11 +6,15 @@ Filters:
 - `architecture_name`, `module_name`, `class_prefix`, `repo_name`, `model_type`: derived defaults;
 - `timm_spec`: the `ArchitectureSpec` of a timm architecture (imports timm on first use only);
 - `import_block`: the sorted import statements of a generated modeling file.
+
+Globals: `project_folder` (a safe output folder), `template_root` and `cruft_update` (for the hooks).
 """
 
 from __future__ import annotations
 
 import re
+import sys
+from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment
@@ -105,10 +109,32 @@ def project_folder(repo_name: str) -> str:
 INVALID_FOLDER = ".timm-hub-template-invalid-repo-name"
 
 
+def template_root() -> str:
+    """The template checkout this extension was imported from (cookiecutter and cruft put it on sys.path), so
+    the post-generation hook imports the same `timm_hub_template`; cruft does not set `_repo_dir`."""
+    return str(Path(__file__).resolve().parent.parent)
+
+
+def cruft_update() -> bool:
+    """True while `cruft update` regenerates the template to compute its diff: the hook must then neither
+    `git init` its scratch folder nor push it to the Hub. Rendering runs in cruft's process, so its call stack
+    tells; the hook itself runs in a subprocess that cannot see it."""
+    return any(frame.f_globals.get("__name__") == "cruft._commands.update" for frame in _frames())
+
+
+def _frames():
+    frame = sys._getframe(1)
+    while frame is not None:
+        yield frame
+        frame = frame.f_back
+
+
 class TimmHubExtension(Extension):
     def __init__(self, environment: Environment) -> None:
         super().__init__(environment)
-        environment.globals["project_folder"] = project_folder
+        environment.globals.update(
+            project_folder=project_folder, template_root=template_root, cruft_update=cruft_update
+        )
         environment.filters.update(
             pyrepr=pyrepr,
             pyliteral=pyliteral,

@@ -59,7 +59,7 @@ def check_one(name: str, max_params: int) -> Result:
             params = sum(p.numel() for p in timm.create_model(name).parameters())
         with tempfile.TemporaryDirectory() as work:
             if params <= max_params:
-                batch.generate(name, Path(work), weights="random")
+                batch.generate(name, Path(work), weights="random", git_init="no")
                 status = "exact"
             else:
                 batch.check_structure(name, Path(work))
@@ -79,7 +79,10 @@ def sweep(names: list[str], workers: int, max_params: int, log: Path | None = No
     todo = [name for name in names if name not in done]
     # Fresh worker processes now and then return the memory that big models leave fragmented. (multiprocessing's
     # Pool: concurrent.futures' max_tasks_per_child can hang on Python 3.11 when it replaces workers.)
-    with multiprocessing.get_context("spawn").Pool(workers, maxtasksperchild=40) as pool:
+    threads = max(1, (os.cpu_count() or 1) // workers)  # workers x threads = cores: no oversubscription
+    with multiprocessing.get_context("spawn").Pool(
+        workers, initializer=_set_threads, initargs=(threads,), maxtasksperchild=40
+    ) as pool:
         tasks = pool.imap_unordered(functools.partial(check_one, max_params=max_params), todo)
         for result in tqdm(tasks, total=len(todo), unit="model"):
             results.append(result)
@@ -88,6 +91,12 @@ def sweep(names: list[str], workers: int, max_params: int, log: Path | None = No
                     file.write(json.dumps(asdict(result)) + "\n")
     wanted = set(names)
     return sorted((r for r in results if r.name in wanted), key=lambda result: (result.family, result.name))
+
+
+def _set_threads(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
 
 
 def load_results(log: Path | None) -> list[Result]:

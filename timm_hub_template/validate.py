@@ -9,6 +9,9 @@ from pathlib import Path
 from typing import Any
 
 CHECKPOINT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin")
+# The answers cookiecutter's own yes/no prompts accept.
+YES = {"yes", "y", "true", "1", "on"}
+NO = {"no", "n", "false", "0", "off"}
 # Names Windows cannot use for a folder; a repo must clone everywhere.
 RESERVED_FOLDER_NAMES = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}
 
@@ -22,6 +25,7 @@ def validation_error(context: dict[str, Any]) -> str:
         _check_model_type,
         _check_num_labels,
         _check_weights,
+        _check_publishing,
     ):
         error = check(context)
         if error:
@@ -113,3 +117,26 @@ def _check_pretrained_exists(context: dict[str, Any]) -> str:
     if cfg is None or not (cfg.hf_hub_id or cfg.url or cfg.file):
         return f"timm has no pretrained weights for {context['architecture']}: use weights=random or a checkpoint path"
     return ""
+
+
+def _check_publishing(context: dict[str, Any]) -> str:
+    owner = str(context.get("hub_owner", "")).strip()
+    if owner and not re.fullmatch(r"[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,94}[A-Za-z0-9])?", owner):
+        return (
+            f"hub_owner {owner!r} must be a Hub user or organisation name (letters, digits, '-', '_', '.'), or empty"
+        )
+    license_id = str(context.get("license", "auto")).strip()
+    if not re.fullmatch(r"[a-z0-9][a-z0-9.+-]*", license_id):
+        return f"license {license_id!r} must be 'auto' or a Hub license id in lower case, like 'apache-2.0', 'mit' or 'other'"
+    description = str(context.get("description", ""))
+    if len(description) > 300 or not description.isprintable():
+        return "description must be one line of at most 300 printable characters"
+    for variable in ("git_init", "push_to_hub", "private"):
+        if variable in context and str(context[variable]).strip().lower() not in YES | NO:
+            return f"{variable} must be yes or no, not {context[variable]!r}"
+    return ""
+
+
+def is_yes(context: dict[str, Any], variable: str) -> bool:
+    """A yes/no variable (validated before generation); absent means no."""
+    return str(context.get(variable, "no")).strip().lower() in YES

@@ -1,0 +1,156 @@
+"""Issue 6: the model card: Hub metadata, stats checked against independent counts, and usage snippets that run."""
+
+import math
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+import timm
+import torch
+from huggingface_hub import ModelCard
+from PIL import Image
+from support import HUB_REVISION, bake, save_timm_checkpoint, seed_hub_cache
+
+CNN = "resnet18.a1_in1k"  # convolutions and one linear layer
+VIT = "vit_tiny_patch16_224.augreg_in21k_ft_in1k"  # attention products counted too
+OWNER = "acme-vision"
+DESCRIPTION = "ResNet-18 re-packaged for the Hub, with timm's weights."
+
+
+@pytest.fixture(scope="module")
+def cards(tmp_path_factory):
+    """Both architectures generated from timm's pretrained release, through a seeded offline HF cache."""
+    root = tmp_path_factory.mktemp("cards")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HF_HUB_CACHE", str(root / "hub"))
+        folders = {}
+        for architecture, extra in ((CNN, {"hub_owner": OWNER, "description": DESCRIPTION}), (VIT, {})):
+            weights = save_timm_checkpoint(architecture, root / f"{architecture}.safetensors", seed=3)
+            seed_hub_cache(root / "hub", f"timm/{architecture}", weights)
+            folders[architecture] = bake(root / "out", architecture=architecture, weights="pretrained", **extra)
+    return folders
+
+
+def stat_lines(text):
+    return dict(re.findall(r"^  - (Params \(M\)|GMACs|Activations \(M\)|Image size): (.+)$", text, re.MULTILINE))
+
+
+def independent_counts(architecture):
+    """MACs and activations from module hooks: convolutions, linear layers and attention's two products."""
+    model = timm.create_model(architecture).eval()
+    totals = {"macs": 0, "activations": 0}
+
+    def convolution(module, inputs, output):
+        totals["macs"] += output.numel() * (module.in_channels // module.groups) * math.prod(module.kernel_size)
+        totals["activations"] += output.numel()
+
+    def linear(module, inputs, output):
+        totals["macs"] += output.numel() * module.in_features
+        totals["activations"] += output.numel()
+
+    def attention(module, inputs, output):
+        batch, tokens, _ = inputs[0].shape
+        scores, mixed = batch * module.num_heads * tokens * tokens, batch * module.num_heads * tokens * module.head_dim
+        totals["macs"] += 2 * scores * module.head_dim  # Q K^T and A V
+        totals["activations"] += scores + mixed
+
+    for module in model.modules():
+        if isinstance(module, torch.nn.Conv2d):
+            module.register_forward_hook(convolution)
+        elif isinstance(module, torch.nn.Linear):
+            module.register_forward_hook(linear)
+        elif type(module).__name__ == "Attention":
+            module.register_forward_hook(attention)
+    with torch.no_grad():
+        model(torch.zeros(1, *model.pretrained_cfg["input_size"]))
+    params = sum(parameter.numel() for parameter in model.parameters())
+    return params, totals["macs"], totals["activations"]
+
+
+@pytest.mark.parametrize(
+    ("architecture", "datasets"), [(CNN, ["imagenet-1k"]), (VIT, ["imagenet-21k", "imagenet-1k"])]
+)
+def test_card_metadata_is_what_the_hub_indexes(cards, architecture, datasets):
+    card = ModelCard.load(cards[architecture] / "README.md")
+    data = card.data.to_dict()
+    assert data["library_name"] == "transformers"
+    assert data["pipeline_tag"] == "image-classification"
+    assert {"timm", "image-classification", "custom_code"} <= set(data["tags"])
+    assert data["license"] == timm.models.get_pretrained_cfg(architecture).license == "apache-2.0"
+    assert data["datasets"] == datasets
+    assert data["base_model"] == f"timm/{architecture}"
+
+
+@pytest.mark.parametrize("architecture", [CNN, VIT])
+def test_card_stats_equal_independent_counts(cards, architecture):
+    params, macs, activations = independent_counts(architecture)
+    stats = stat_lines((cards[architecture] / "README.md").read_text())
+    assert stats == {
+        "Params (M)": f"{params / 1e6:.1f}",
+        "GMACs": f"{macs / 1e9:.2f}",
+        "Activations (M)": f"{activations / 1e6:.1f}",
+        "Image size": "224 x 224",
+    }
+
+
+def test_card_sections_name_the_owner_description_provenance_and_citation(cards):
+    folder = cards[CNN]
+    text = (folder / "README.md").read_text()
+    sha256 = subprocess.run(["sha256sum", folder / "model.safetensors"], capture_output=True, text=True, check=True)
+    assert f"# Model card for {OWNER}/custom-resnet18" in text
+    assert DESCRIPTION in text
+    assert f'repo_id = "{OWNER}/custom-resnet18"' in text
+    assert f"`{sha256.stdout.split()[0]}`" in text
+    assert f"[`timm/{CNN}`](https://huggingface.co/timm/{CNN}) at revision `{HUB_REVISION}`" in text
+    assert f"timm {timm.__version__}, transformers " in text
+    assert "@misc{rw2019timm," in text
+    assert "https://arxiv.org/abs/2110.00476" in text  # the paper timm's pretrained config names for a1_in1k
+    for section in ("Model Details", "Usage", "Files", "Provenance", "Citation"):
+        assert f"\n## {section}\n" in text
+
+
+def test_license_variable_overrides_timms(tmp_path):
+    folder = bake(tmp_path, architecture="mobilenetv3_small_050", weights="random", num_labels="0", license="mit")
+    data = ModelCard.load(folder / "README.md").data.to_dict()
+    assert data["license"] == "mit"
+    assert data["pipeline_tag"] == "image-feature-extraction"  # headless: the features model
+    assert "datasets" not in data and "base_model" not in data  # random weights: no dataset, no base model
+    assert "### Image classification" not in (folder / "README.md").read_text()
+
+
+RUNNER = """
+import sys
+for number, snippet in enumerate(sys.argv[1:]):
+    print(f"--- snippet {number}")
+    exec(compile(open(snippet).read(), snippet, "exec"), {"__name__": "__main__"})
+"""
+
+
+def test_usage_snippets_run_against_the_local_folder(cards, tmp_path):
+    folder = cards[CNN]
+    text = (folder / "README.md").read_text()
+    snippets = re.findall(r"```python\n(.*?)```", text, re.DOTALL)
+    assert len(snippets) == 3  # classification, feature extraction, backbone feature maps
+    paths = []
+    for number, snippet in enumerate(snippets):
+        local = snippet.replace(f'repo_id = "{OWNER}/custom-resnet18"', f"repo_id = {str(folder)!r}")
+        assert local != snippet
+        paths.append(tmp_path / f"snippet_{number}.py")
+        paths[-1].write_text(local)
+    Image.effect_mandelbrot((320, 240), (-2.0, -1.2, 0.8, 1.2), 64).convert("RGB").save(tmp_path / "image.jpg")
+    result = subprocess.run(
+        [sys.executable, "-c", RUNNER, *map(str, paths)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    outputs = result.stdout.split("--- snippet ")[1:]
+    labels = re.findall(r"^(.+): (0\.\d{3}|1\.000)$", outputs[0], re.MULTILINE)
+    assert len(labels) == 5 and all(label in timm.data.ImageNetInfo().label_descriptions() for label, _ in labels)
+    assert "torch.Size([1, 512, 7, 7])" in outputs[1] and "torch.Size([1, 512])" in outputs[1]
+    assert len(re.findall(r"torch\.Size\(\[1, \d+, \d+, \d+\]\)", outputs[2])) == 5  # act1 and layer1..layer4
