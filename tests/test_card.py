@@ -154,3 +154,16 @@ def test_usage_snippets_run_against_the_local_folder(cards, tmp_path):
     assert len(labels) == 5 and all(label in timm.data.ImageNetInfo().label_descriptions() for label, _ in labels)
     assert "torch.Size([1, 512, 7, 7])" in outputs[1] and "torch.Size([1, 512])" in outputs[1]
     assert len(re.findall(r"torch\.Size\(\[1, \d+, \d+, \d+\]\)", outputs[2])) == 5  # act1 and layer1..layer4
+
+
+def test_stats_count_models_that_hand_a_parameter_to_a_submodule():
+    """pit passes its class token, a parameter, straight to a submodule: FlopCounterMode's tracker needs care."""
+    from timm_hub_template.stats import measure
+
+    model = timm.create_model("pit_ti_224")
+    with torch.device("meta"):
+        meta_model = timm.create_model("pit_ti_224")
+    on_meta = measure(model, (3, 224, 224), meta_model)
+    on_cpu = measure(model, (3, 224, 224))
+    assert on_meta == on_cpu and on_cpu.macs > 0 and on_cpu.activations > 0
+    assert all(parameter.requires_grad for parameter in model.parameters())

@@ -118,6 +118,22 @@ def test_push_uploads_every_file_to_the_token_owners_repo(tmp_path, hub, capfd):
     assert "Pushed to the Hub: " in capfd.readouterr().out
 
 
+def test_failed_generation_is_never_pushed(tmp_path, hub):
+    corrupt = tmp_path / "corrupt.safetensors"
+    corrupt.write_bytes(b"not a safetensors file")
+    result = subprocess.run(
+        [sys.executable, "-m", "cookiecutter", "--no-input", "-o", str(tmp_path / "out"), str(TEMPLATE_DIR)]
+        + [f"architecture={ARCHITECTURE}", f"weights={corrupt}", "push_to_hub=yes"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode != 0 and "cannot read checkpoint" in result.stderr
+    assert [request.path for request in hub.requests] == ["/api/whoami-v2"]  # the owner was asked; nothing written
+    assert hub.created == [] and hub.commits == []
+    assert not (tmp_path / "out" / REPO_NAME).exists()
+
+
 def test_push_without_token_leaves_the_complete_folder_and_says_why(tmp_path, hub, monkeypatch, capfd):
     monkeypatch.delenv("HF_TOKEN")
     folder = bake(tmp_path / "out", architecture=ARCHITECTURE, weights="random", push_to_hub="yes")

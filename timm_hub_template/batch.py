@@ -68,7 +68,8 @@ def render_files(context: dict[str, Any], output_dir: Path) -> Path:
 
 def generate(architecture: str, output_dir: Path, weights: str = "random", **overrides: Any) -> Path:
     """Generate one repository into `output_dir`, exactly as the cookiecutter command would."""
-    from timm_hub_template.export import ExportError, export, publish_folder
+    from timm_hub_template import publish
+    from timm_hub_template.export import ExportError, export
     from timm_hub_template.jinja_extension import public_context
     from timm_hub_template.validate import validation_error
 
@@ -89,7 +90,7 @@ def generate(architecture: str, output_dir: Path, weights: str = "random", **ove
         raise
     finally:
         gc.collect()
-    publish_folder(folder, public)  # git_init and push_to_hub, as the hook does after a successful export
+    publish.publish_folder(folder, public)  # git_init and push_to_hub, as the hook does after a successful export
     return folder
 
 
@@ -113,7 +114,7 @@ def run(
     """Generate each architecture (`overrides`: other template variables); failures are recorded, not raised."""
     from tqdm.auto import tqdm
 
-    from timm_hub_template.export import first_line
+    from timm_hub_template.errors import first_line
 
     outcomes = []
     bar = tqdm(architectures, disable=not progress, unit="model")

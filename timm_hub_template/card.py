@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from timm_hub_template.introspect import ArchitectureSpec
-from timm_hub_template.stats import ModelStats
+if TYPE_CHECKING:
+    from timm_hub_template.introspect import ArchitectureSpec
+    from timm_hub_template.stats import ModelStats
 
 TEMPLATE = Path(__file__).parent / "templates" / "model_card.md"
 TIMM_URL = "https://github.com/huggingface/pytorch-image-models"

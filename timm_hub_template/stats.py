@@ -80,6 +80,15 @@ def measure(model: Any, input_size: tuple[int, int, int], meta_model: Any | None
 def _count(model: Any, pixel_values: torch.Tensor) -> tuple[int, int]:
     flops = FlopCounterMode(display=False)
     activations = _ActivationCounter()
-    with torch.no_grad(), sdpa_kernel(SDPBackend.MATH), flops, activations:
-        model(pixel_values)
+    # FlopCounterMode's module tracker hooks the autograd graph of every input that requires grad, and fails on a
+    # parameter handed to a submodule as it is (pit and cait pass their class token): count without grad.
+    trainable = [parameter for parameter in model.parameters() if parameter.requires_grad]
+    try:
+        for parameter in trainable:
+            parameter.requires_grad_(False)
+        with torch.no_grad(), sdpa_kernel(SDPBackend.MATH), flops, activations:
+            model(pixel_values)
+    finally:
+        for parameter in trainable:
+            parameter.requires_grad_(True)
     return flops.get_total_flops() // 2, activations.count
