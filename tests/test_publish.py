@@ -13,8 +13,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from fake_hub import FakeHub
+from fake_hub import FakeHub, allow_calls_to_fake_hub
 from support import TEMPLATE_DIR, bake
+
+from timm_hub_template import batch
 
 ARCHITECTURE = "mobilenetv3_small_050"
 REPO_NAME = f"custom-{ARCHITECTURE}"
@@ -116,6 +118,19 @@ def test_push_uploads_every_file_to_the_token_owners_repo(tmp_path, hub, capfd):
         if request.method == "POST"
     )
     assert "Pushed to the Hub: " in capfd.readouterr().out
+
+
+def test_batch_mode_pushes_to_the_token_owners_repo_like_the_hook(tmp_path, hub, monkeypatch):
+    from huggingface_hub import constants
+
+    allow_calls_to_fake_hub(monkeypatch)  # batch mode runs huggingface_hub in this process, imported offline
+    monkeypatch.setattr(constants, "ENDPOINT", hub.url)
+    folder = batch.generate(ARCHITECTURE, tmp_path / "out", weights="random", push_to_hub="yes")
+
+    [commit] = hub.commits
+    assert commit.repo_id == f"{hub.user}/{REPO_NAME}"
+    assert sorted(commit.files) == folder_files(folder)
+    assert f'repo_id = "{hub.user}/{REPO_NAME}"' in (folder / "README.md").read_text()
 
 
 def test_failed_generation_is_never_pushed(tmp_path, hub):

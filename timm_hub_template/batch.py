@@ -78,6 +78,7 @@ def generate(architecture: str, output_dir: Path, weights: str = "random", **ove
     error = validation_error(public)
     if error:
         raise ExportError(error)
+    public, push_problem = publish.with_hub_owner(public)  # as the hook's main() does, before the card is written
     folder = output_dir / public["repo_name"]
     if folder.exists():
         raise ExportError(f"{folder} already exists: remove it or choose another output folder")
@@ -90,7 +91,7 @@ def generate(architecture: str, output_dir: Path, weights: str = "random", **ove
         raise
     finally:
         gc.collect()
-    publish.publish_folder(folder, public)  # git_init and push_to_hub, as the hook does after a successful export
+    publish.publish_folder(folder, public, push_problem)  # git_init and push_to_hub, as the hook does
     return folder
 
 

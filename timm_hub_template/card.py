@@ -88,12 +88,13 @@ def write_model_card(
     has_head = spec.num_classes > 0
     task = "image-classification" if has_head else "image-feature-extraction"
     weights = str(context["weights"])
+    dataset_ids = datasets(spec, weights)
     data = ModelCardData(
         library_name="transformers",
         pipeline_tag=task,
         tags=["timm", task, "custom_code"],
         license=license_id(spec, context),
-        datasets=datasets(spec, weights) or None,
+        datasets=dataset_ids or None,
         base_model=base_model(spec, weights),
     )
     card = ModelCard.from_template(
@@ -106,7 +107,7 @@ def write_model_card(
         prefix=context["class_prefix"],
         module=context["module_name"],
         stats=stats,
-        dataset_names=datasets(spec, weights),
+        dataset_names=dataset_ids,
         papers=paper_links(spec),
         origin_url=spec.pretrained_cfg.get("origin_url") or TIMM_URL,
         provenance=provenance,

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import functools
 import gc
 import hashlib
 import importlib.util
@@ -151,6 +152,7 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+@functools.cache  # once per process: batch mode and the sweep export many architectures
 def template_version() -> str:
     """This package's version, and the commit of the template checkout when it is a git repository."""
     root = Path(__file__).resolve().parent.parent

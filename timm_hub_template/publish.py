@@ -76,7 +76,7 @@ def git_init(project_dir: Path, message: str) -> str:
 def with_hub_owner(context: dict[str, Any]) -> tuple[dict[str, Any], str]:
     """`context` with `hub_owner` set to the token's user when pushing without one (the card names the repo id, so
     this is asked before the card is written), and why a push cannot happen ("" when it can)."""
-    if not is_yes(context, "push_to_hub") or context.get("hub_owner"):
+    if not is_yes(context, "push_to_hub") or str(context.get("hub_owner", "")).strip():
         return context, ""
     from huggingface_hub import HfApi
 
