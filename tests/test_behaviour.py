@@ -108,19 +108,24 @@ def test_output_attentions_is_refused(case):
         load_classifier(folder)(pixel_values, output_attentions=True)
 
 
-def test_gradient_checkpointing_uses_timm_and_gives_the_same_gradients(case):
+def timm_checkpointing_flags(model):
+    return [module.grad_checkpointing for module in model.modules() if hasattr(module, "grad_checkpointing")]
+
+
+def test_activation_checkpointing_uses_timm_and_gives_the_same_gradients(case):
     _, folder, _, pixel_values = case
     labels = torch.tensor([1, 2])
     plain, checkpointed = load_classifier(folder).train(), load_classifier(folder).train()
-    checkpointed.gradient_checkpointing_enable()
-    flags = [module.grad_checkpointing for module in checkpointed.modules() if hasattr(module, "grad_checkpointing")]
-    assert flags and all(flags)
+    checkpointed.activation_checkpointing_enable()
+    assert timm_checkpointing_flags(checkpointed) and all(timm_checkpointing_flags(checkpointed))
     for model in (plain, checkpointed):
         torch.manual_seed(0)  # the same dropout / drop-path draws
         model(pixel_values, labels=labels).loss.backward()
     for (name, a), (_, b) in zip(plain.named_parameters(), checkpointed.named_parameters(), strict=True):
         if a.grad is not None:
             assert torch.allclose(a.grad, b.grad, atol=1e-6), name
+    checkpointed.activation_checkpointing_disable()
+    assert not any(timm_checkpointing_flags(checkpointed))
 
 
 def test_return_dict_false_gives_tuples_in_the_usual_order(case):
