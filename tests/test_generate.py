@@ -1,5 +1,6 @@
 """Issue 2: bake the template for five architectures with a local checkpoint, then load the folder as users do."""
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -43,6 +44,15 @@ def test_folder_holds_the_hub_files(baked):
     }
     assert folder.name == f"custom-{architecture}"
     assert {path.name for path in folder.iterdir()} == expected
+    # Transformers saves the weights as 0600; they get the umask's mode like every other file.
+    modes = {path.name: path.stat().st_mode & 0o777 for path in folder.iterdir() if path.is_file()}
+    assert set(modes.values()) == {0o666 & ~current_umask()}, modes
+
+
+def current_umask():
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
 
 
 def test_auto_classes_load_the_generated_classes(baked):

@@ -380,6 +380,9 @@ def save_model(model: Any, modeling: Any, prefix: str, module: str, project_dir:
         getattr(modeling, f"{prefix}Backbone").register_for_auto_class("AutoBackbone")
         model.config.auto_map["AutoBackbone"] = f"modeling_{module}.{prefix}Backbone"
     model.save_pretrained(project_dir)
+    # Transformers writes the weights through a private temporary file (mode 0600); give them the mode the other
+    # files got from the umask, so that a shared checkout or a container can read them.
+    (project_dir / "model.safetensors").chmod((project_dir / "config.json").stat().st_mode & 0o777)
 
 
 def verify_folder(project_dir: Path, spec: ArchitectureSpec, reference: Reference) -> None:
