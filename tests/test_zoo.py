@@ -16,6 +16,7 @@ import timm
 from timm.models import model_entrypoint
 
 from timm_hub_template import batch
+from timm_hub_template.export import ruff_problems
 
 REPRESENTATIVES = json.loads((Path(__file__).parent / "family_representatives.json").read_text())
 
@@ -70,3 +71,10 @@ def test_generated_code_imports_only_torch_timm_transformers_and_stdlib(outcomes
     for path in files:
         assert imported_modules(path) <= ALLOWED_IMPORTS, path.name
     assert not [path.name for path in outcome.folder.iterdir() if path.suffix in (".bin", ".pth", ".pt", ".pkl")]
+
+
+@pytest.mark.parametrize("module", sorted(REPRESENTATIVES))
+def test_generated_code_is_ruff_clean(outcomes, module):
+    outcome = outcomes[REPRESENTATIVES[module]]
+    assert outcome.ok, outcome.error
+    assert ruff_problems(outcome.folder) == []

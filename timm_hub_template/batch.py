@@ -95,18 +95,19 @@ def generate(architecture: str, output_dir: Path, weights: str = "random", **ove
     return folder
 
 
-def check_structure(architecture: str, output_dir: Path) -> None:
-    """Render `architecture` and compare its generated model with timm's on the meta device (no weights)."""
+def check_structure(architecture: str, output_dir: Path) -> Path:
+    """Render `architecture` and compare its generated model with timm's on the meta device (no weights).
+
+    Returns the folder of generated code, which has no weights: the caller removes it.
+    """
     from timm_hub_template.export import check_structure as check_generated
     from timm_hub_template.jinja_extension import public_context
 
     context = render_context({"architecture": architecture, "weights": "random"}, output_dir)
     public = public_context(context["cookiecutter"])
     folder = render_files(context, output_dir)
-    try:
-        check_generated(folder, public)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+    check_generated(folder, public)
+    return folder
 
 
 def run(

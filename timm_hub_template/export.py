@@ -201,6 +201,24 @@ def format_python_files(project_dir: Path) -> None:
         raise ExportError(f"the generated Python does not parse (ruff format): {output[:300]}")
 
 
+def ruff_problems(project_dir: Path) -> list[str]:
+    """What `ruff check` and `ruff format --check` (ruff's defaults) say of the generated files; empty when clean."""
+    from ruff.__main__ import find_ruff_bin
+
+    files = sorted(str(path) for path in project_dir.glob("*.py"))
+    problems = []
+    for command in (["check", "--output-format", "concise"], ["format", "--check"]):
+        result = subprocess.run(
+            [find_ruff_bin(), *command, "--isolated", "--no-cache", *files],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            problems += [line for line in result.stdout.splitlines() if line.strip()] or [result.stderr.strip()]
+    return problems
+
+
 def import_generated_package(project_dir: Path, staging: Path, module: str) -> dict[str, Any]:
     """Import the rendered code files as a package from a copy, so `save_pretrained` can copy them back."""
     package_name = f"_timm_hub_generated_{module}"

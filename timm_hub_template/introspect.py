@@ -152,7 +152,7 @@ class SourceWriter:
         module = getattr(obj, "__module__", None)
         qualname = getattr(obj, "__qualname__", None)
         if not module or not qualname or "<" in qualname or _lookup(module, qualname) is not obj:
-            raise Unrepresentable(f"`{getattr(obj, '__qualname__', obj)}`, which is not importable by name")
+            raise Unrepresentable(f"`{getattr(obj, '__qualname__', obj)}` (not importable by name)")
         import torch.nn
 
         if module.startswith("torch.nn.modules.") and getattr(torch.nn, qualname, None) is obj:

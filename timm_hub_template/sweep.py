@@ -31,8 +31,9 @@ class Result:
     explicit: bool
     params: int
     status: str  # "exact", "structure" or "fail"
-    reason: str = ""
+    reason: str = ""  # why it failed
     seconds: float = 0.0
+    fallback: str = ""  # why it is built by name (empty: explicit fields)
 
 
 def family_of(name: str) -> str:
@@ -48,26 +49,29 @@ def check_one(name: str, max_params: int) -> Result:
 
     from timm_hub_template import batch
     from timm_hub_template.errors import first_line
+    from timm_hub_template.export import ruff_problems
     from timm_hub_template.introspect import inspect_architecture
 
     start = time.perf_counter()
-    family, explicit, params = family_of(name), False, 0
+    family, explicit, fallback, params = family_of(name), False, "", 0
     try:
         spec = inspect_architecture(name)
-        explicit = spec.explicit
+        explicit, fallback = spec.explicit, spec.fallback_reason
         with torch.device("meta"):
             params = sum(p.numel() for p in timm.create_model(name).parameters())
         with tempfile.TemporaryDirectory() as work:
             if params <= max_params:
-                batch.generate(name, Path(work), weights="random", git_init="no")
+                folder = batch.generate(name, Path(work), weights="random", git_init="no")
                 status = "exact"
             else:
-                batch.check_structure(name, Path(work))
+                folder = batch.check_structure(name, Path(work))
                 status = "structure"
-        return Result(name, family, explicit, params, status, seconds=time.perf_counter() - start)
+            problems = ruff_problems(folder)
+        reason = f"ruff: {problems[0]}" if problems else ""
+        status = "fail" if problems else status
     except Exception as error:  # noqa: BLE001 - the sweep records every failure and goes on
-        reason = f"{type(error).__name__}: {first_line(error)}"
-        return Result(name, family, explicit, params, "fail", reason, time.perf_counter() - start)
+        status, reason = "fail", f"{type(error).__name__}: {first_line(error)}"
+    return Result(name, family, explicit, params, status, reason, time.perf_counter() - start, fallback)
 
 
 def sweep(names: list[str], workers: int, max_params: int, log: Path | None = None) -> list[Result]:
@@ -136,6 +140,8 @@ def report(
         f"- **structure**: above {max_params / 1e6:.0f}M parameters, built on the meta device only: the generated",
         "  model's state-dict keys and shapes equal `timm.create_model`'s.",
         "- **explicit**: config fields are the constructor arguments; otherwise the fallback builds by name.",
+        "- every generated folder's Python files must also pass `ruff check` and `ruff format --check` (ruff's",
+        "  defaults, `--isolated`); a finding is a failure.",
         "",
         "## Totals",
         "",
@@ -163,15 +169,17 @@ def report(
     fallbacks = [r for r in results if not r.explicit and r.status != "fail"]
     failures = [r for r in results if r.status == "fail"]
     structure = [r for r in results if r.status == "structure"]
-    for title, rows in (
-        ("Failures", failures),
-        ("Fallback (built by name)", fallbacks),
-        ("Structure only", structure),
+    for title, rows, why in (
+        ("Failures", failures, "reason"),
+        ("Fallback (built by name)", fallbacks, "fallback"),
+        ("Structure only", structure, "reason"),
     ):
         lines += ["", f"## {title}", ""]
-        lines += [
-            f"- `{r.name}` ({r.family}, {r.params / 1e6:.0f}M){': ' + r.reason if r.reason else ''}" for r in rows
-        ]
+        for r in rows:
+            explanation = getattr(r, why)
+            lines.append(
+                f"- `{r.name}` ({r.family}, {r.params / 1e6:.0f}M){': ' + explanation if explanation else ''}"
+            )
         if not rows:
             lines.append("none")
     return "\n".join(lines) + "\n"

@@ -26,6 +26,14 @@ from transformers import PretrainedConfig
 # The feature maps a {{ prefix }}Backbone can return (timm's `feature_info`).
 STAGE_NAMES = {{ spec.stage_names | pyliteral }}
 {%- endif %}
+{%- if spec.fields | selectattr("kind", "equalto", "component") | list %}
+
+
+def check_choice(field, value, choices):
+    """Refuse a component name that `COMPONENTS` in the modeling file does not map."""
+    if value not in choices:
+        raise ValueError(f"`{field}` must be one of {choices}, got {value!r}.")
+{%- endif %}
 
 
 class {{ prefix }}Config({{ "BackboneConfigMixin, " if spec.stage_names }}PretrainedConfig):
@@ -47,7 +55,9 @@ class {{ prefix }}Config({{ "BackboneConfigMixin, " if spec.stage_names }}Pretra
     r"""
     timm's `{{ spec.name }}`, created by name like Transformers' TimmWrapper does.
 
-    Its {{ spec.fallback_reason }}, which a config cannot hold.
+    A config cannot hold what timm passes to `{{ spec.model_class }}`:
+    {{ ("its " ~ spec.fallback_reason ~ ".") | wordwrap(84, break_long_words=False, wrapstring="\n    ") }}
+
     `model_args` are keyword arguments for `timm.create_model`; the classifier size is
     Transformers' `num_labels`, from `id2label` in config.json.
     """
@@ -72,9 +82,7 @@ class {{ prefix }}Config({{ "BackboneConfigMixin, " if spec.stage_names }}Pretra
         **kwargs,
     ):
 {%- for field in spec.fields if field.kind == "component" %}
-        if {{ field.name }} not in {{ field.name | upper }}_CHOICES:
-            choices = {{ field.name | upper }}_CHOICES
-            raise ValueError(f"`{{ field.name }}` must be one of {choices}, got {{ '{' }}{{ field.name }}!r}.")
+        check_choice({{ field.name | pyrepr }}, {{ field.name }}, {{ field.name | upper }}_CHOICES)
 {%- endfor %}
 {%- if spec.explicit %}
 {%- for field in spec.fields %}

@@ -9,7 +9,8 @@
 {%- else %}
 
 `build_timm_model` creates the model by name with `timm.create_model`, like
-Transformers' TimmWrapper: its {{ spec.fallback_reason }}, which a config cannot hold.
+Transformers' TimmWrapper does, because a config cannot hold what timm passes to
+{{ ("`" ~ spec.model_class ~ "`: its " ~ spec.fallback_reason ~ ".") | wordwrap(88, break_long_words=False, wrapstring="\n") }}
 {%- endif %}
 """
 
