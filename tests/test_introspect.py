@@ -125,3 +125,11 @@ def test_import_block_groups_like_isort():
     assert block == (
         "from functools import partial\n\nimport torch\nfrom timm.models.byobnet import ByoBlockCfg, ByobNet, ByoModelCfg"
     )
+
+
+def test_a_class_default_that_is_not_offered_imports_nothing():
+    # ResNetV2's default norm_layer is partial(GroupNormAct, num_groups=32); resnetv2_50d_gn passes GroupNormAct.
+    spec = inspect_architecture("resnetv2_50d_gn")
+    norm_layer = next(field for field in spec.fields if field.name == "norm_layer")
+    assert norm_layer.choices == ("GroupNormAct",)
+    assert not spec.uses_partial

@@ -205,11 +205,12 @@ def ruff_problems(project_dir: Path) -> list[str]:
     """What `ruff check` and `ruff format --check` (ruff's defaults) say of the generated files; empty when clean."""
     from ruff.__main__ import find_ruff_bin
 
-    files = sorted(str(path) for path in project_dir.glob("*.py"))
+    files = sorted(path.name for path in project_dir.glob("*.py"))  # relative: findings name the file only
     problems = []
     for command in (["check", "--output-format", "concise"], ["format", "--check"]):
         result = subprocess.run(
             [find_ruff_bin(), *command, "--isolated", "--no-cache", *files],
+            cwd=project_dir,
             capture_output=True,
             text=True,
             check=False,

@@ -214,6 +214,10 @@ class ConfigEncoder:
         self._keys_by_source[source] = key
         return key
 
+    def _written_as_registered(self, value: Any) -> bool:
+        """Whether `value`'s source is a registered component's, asked of a copy so no import is added."""
+        return copy.deepcopy(self.writer).source(value) in self._keys_by_source
+
     def encode(self, value: Any) -> Any:
         """The config form of a value nested in a structure: JSON with tagged components and dataclasses."""
         if isinstance(value, enum.Enum):
@@ -244,10 +248,7 @@ class ConfigEncoder:
             choices = {key}
             if default is not inspect.Parameter.empty and _is_component(default):
                 try:
-                    if (
-                        _component_name(default) not in self.components
-                        or self.writer.source(default) in self._keys_by_source
-                    ):
+                    if _component_name(default) not in self.components or self._written_as_registered(default):
                         choices.add(self.component(default))
                 except Unrepresentable:
                     pass

@@ -45,7 +45,7 @@ class {{ prefix }}Config({{ "BackboneConfigMixin, " if spec.stage_names }}Pretra
 {%- if spec.fields | selectattr("kind", "equalto", "component") | list %}
     Fields like `{{ (spec.fields | selectattr("kind", "equalto", "component") | first).name }}` name entries of `COMPONENTS` in `modeling_{{ cookiecutter.module_name }}.py`.
 {%- endif %}
-{%- if spec.uses_resolve %}
+{%- if spec.uses_resolve and spec.components %}
     In nested fields, `{"__component__": key}` names a `COMPONENTS` entry and
     `{"__dataclass__": key, ...}` builds that dataclass from the other keys.
 {%- endif %}

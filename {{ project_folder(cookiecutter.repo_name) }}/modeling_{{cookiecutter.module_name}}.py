@@ -5,7 +5,7 @@
 {%- if spec.explicit %}
 
 `build_timm_model` constructs timm's `{{ spec.model_class }}` from the fields of
-`{{ config_class }}`: edit a field, or an entry of `COMPONENTS`, to change the model.
+`{{ config_class }}`: edit a field{{ ", or an entry of `COMPONENTS`," if spec.components }} to change the model.
 {%- else %}
 
 `build_timm_model` creates the model by name with `timm.create_model`, like
@@ -14,7 +14,7 @@ Transformers' TimmWrapper does, because a config cannot hold what timm passes to
 {%- endif %}
 """
 
-{{ spec.imports | import_block(["torch", "transformers:PreTrainedModel", "transformers.modeling_outputs:BaseModelOutputWithPooling", "transformers.modeling_outputs:ImageClassifierOutput"] + (["transformers.backbone_utils:BackboneMixin", "transformers.modeling_outputs:BackboneOutput"] if spec.stage_names else []) + ([] if spec.explicit else ["timm"])) }}
+{{ spec.imports | import_block(["torch", "transformers:PreTrainedModel", "transformers.modeling_outputs:BaseModelOutputWithPooling", "transformers.modeling_outputs:ImageClassifierOutput"] + (["transformers.backbone_utils:BackboneMixin", "transformers.modeling_outputs:BackboneOutput"] if spec.stage_names else []) + ([] if spec.explicit else ["timm"]) + (["typing:ClassVar"] if spec.shared else [])) }}
 
 from .configuration_{{ cookiecutter.module_name }} import {{ config_class }}
 {%- if spec.components %}
@@ -26,7 +26,7 @@ COMPONENTS = {
 {%- endfor %}
 }
 {%- endif %}
-{%- if spec.uses_resolve %}
+{%- if spec.uses_resolve and spec.components %}
 
 
 def resolve(value):
@@ -39,6 +39,16 @@ def resolve(value):
             return COMPONENTS[value["__component__"]]
         fields = {key: resolve(item) for key, item in value.items() if key != "__dataclass__"}
         return COMPONENTS[value["__dataclass__"]](**fields) if "__dataclass__" in value else fields
+    if isinstance(value, (list, tuple)):
+        return [resolve(item) for item in value]
+    return value
+{%- elif spec.uses_resolve %}
+
+
+def resolve(value):
+    """A nested config value as it comes back from `config.json`: sequences as lists."""
+    if isinstance(value, dict):
+        return {key: resolve(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
         return [resolve(item) for item in value]
     return value
@@ -76,7 +86,7 @@ class {{ prefix }}PreTrainedModel(PreTrainedModel):
     supports_gradient_checkpointing = True
 {%- if spec.shared %}
     # timm shares these modules between blocks: saved once, tied again on load.
-    _tied_weights_keys = {
+    _tied_weights_keys: ClassVar[dict[str, str]] = {
 {%- for name, source in spec.shared %}
         {{ ("timm_model." ~ name) | pyrepr }}: {{ ("timm_model." ~ source) | pyrepr }},
 {%- endfor %}
