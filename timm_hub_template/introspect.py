@@ -115,6 +115,11 @@ class ArchitectureSpec:
         return not self.fallback_reason
 
     @property
+    def component_fields(self) -> tuple[Field, ...]:
+        """Fields that name a `COMPONENTS` entry (checked against their choices by the config)."""
+        return tuple(field for field in self.fields if field.kind == "component")
+
+    @property
     def uses_resolve(self) -> bool:
         return any(field.kind == "structure" for field in self.fields)
 

@@ -8,7 +8,7 @@ from transformers.backbone_utils import BackboneConfigMixin
 {%- else %}
 from transformers import PretrainedConfig
 {%- endif %}
-{%- for field in spec.fields if field.kind == "component" %}
+{%- for field in spec.component_fields %}
 {%- if loop.first %}
 {# blank line #}
 {%- endif %}
@@ -26,7 +26,7 @@ from transformers import PretrainedConfig
 # The feature maps a {{ prefix }}Backbone can return (timm's `feature_info`).
 STAGE_NAMES = {{ spec.stage_names | pyliteral }}
 {%- endif %}
-{%- if spec.fields | selectattr("kind", "equalto", "component") | list %}
+{%- if spec.component_fields %}
 
 
 def check_choice(field, value, choices):
@@ -42,8 +42,8 @@ class {{ prefix }}Config({{ "BackboneConfigMixin, " if spec.stage_names }}Pretra
     The constructor arguments of timm's `{{ spec.model_class }}`, at the values of `{{ spec.name }}`.
 
     Edit a field, here or in `config.json`, to build a different model.
-{%- if spec.fields | selectattr("kind", "equalto", "component") | list %}
-    Fields like `{{ (spec.fields | selectattr("kind", "equalto", "component") | first).name }}` name entries of `COMPONENTS` in `modeling_{{ cookiecutter.module_name }}.py`.
+{%- if spec.component_fields %}
+    Fields like `{{ spec.component_fields[0].name }}` name entries of `COMPONENTS` in `modeling_{{ cookiecutter.module_name }}.py`.
 {%- endif %}
 {%- if spec.uses_resolve and spec.components %}
     In nested fields, `{"__component__": key}` names a `COMPONENTS` entry and
@@ -81,7 +81,7 @@ class {{ prefix }}Config({{ "BackboneConfigMixin, " if spec.stage_names }}Pretra
 {%- endif %}
         **kwargs,
     ):
-{%- for field in spec.fields if field.kind == "component" %}
+{%- for field in spec.component_fields %}
         check_choice({{ field.name | pyrepr }}, {{ field.name }}, {{ field.name | upper }}_CHOICES)
 {%- endfor %}
 {%- if spec.explicit %}

@@ -26,10 +26,11 @@ COMPONENTS = {
 {%- endfor %}
 }
 {%- endif %}
-{%- if spec.uses_resolve and spec.components %}
+{%- if spec.uses_resolve %}
 
 
 def resolve(value):
+{%- if spec.components %}
     """Rebuild the timm objects (components, dataclasses) in a nested config value.
 
     Sequences come back as lists, as they do from `config.json`.
@@ -39,16 +40,11 @@ def resolve(value):
             return COMPONENTS[value["__component__"]]
         fields = {key: resolve(item) for key, item in value.items() if key != "__dataclass__"}
         return COMPONENTS[value["__dataclass__"]](**fields) if "__dataclass__" in value else fields
-    if isinstance(value, (list, tuple)):
-        return [resolve(item) for item in value]
-    return value
-{%- elif spec.uses_resolve %}
-
-
-def resolve(value):
+{%- else %}
     """A nested config value as it comes back from `config.json`: sequences as lists."""
     if isinstance(value, dict):
         return {key: resolve(item) for key, item in value.items()}
+{%- endif %}
     if isinstance(value, (list, tuple)):
         return [resolve(item) for item in value]
     return value
