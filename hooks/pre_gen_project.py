@@ -1,6 +1,6 @@
 """Refuse bad input before anything is generated.
 
-The checks (timm_hub_template.validate) ran when cookiecutter rendered this file, in its own process where
+The checks (timm_hub_template.answers) ran when cookiecutter rendered this file, in its own process where
 timm is already imported; this script only reports their result.
 """
 

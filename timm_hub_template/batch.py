@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from timm_hub_template.errors import ExportError
+
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -66,32 +68,35 @@ def render_files(context: dict[str, Any], output_dir: Path) -> Path:
     return output_dir / context["cookiecutter"]["repo_name"]
 
 
+def parse_answers(context: dict[str, Any]):
+    """The typed answers of a rendered context, as the pre-generation hook checks them; raises `ExportError`."""
+    from timm_hub_template.answers import AnswerError, parse
+    from timm_hub_template.jinja_extension import public_context
+
+    try:
+        return parse(public_context(context["cookiecutter"]))
+    except AnswerError as error:
+        raise ExportError(str(error)) from error
+
+
 def generate(architecture: str, output_dir: Path, weights: str = "random", **overrides: Any) -> Path:
     """Generate one repository into `output_dir`, exactly as the cookiecutter command would."""
-    from timm_hub_template import publish
-    from timm_hub_template.export import ExportError, export
-    from timm_hub_template.jinja_extension import public_context
-    from timm_hub_template.validate import validation_error
+    from timm_hub_template.generate import generate as generate_folder
 
     context = render_context({"architecture": architecture, "weights": weights, **overrides}, output_dir)
-    public = public_context(context["cookiecutter"])
-    error = validation_error(public)
-    if error:
-        raise ExportError(error)
-    public, push_problem = publish.with_hub_owner(public)  # as the hook's main() does, before the card is written
-    folder = output_dir / public["repo_name"]
+    answers = parse_answers(context)
+    folder = output_dir / answers.repo_name
     if folder.exists():
         raise ExportError(f"{folder} already exists: remove it or choose another output folder")
     output_dir.mkdir(parents=True, exist_ok=True)
     try:
         render_files(context, output_dir)
-        export(folder, public)
+        generate_folder(folder, answers)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
     finally:
         gc.collect()
-    publish.publish_folder(folder, public, push_problem)  # git_init and push_to_hub, as the hook does
     return folder
 
 
@@ -101,12 +106,11 @@ def check_structure(architecture: str, output_dir: Path) -> Path:
     Returns the folder of generated code, which has no weights: the caller removes it.
     """
     from timm_hub_template.export import check_structure as check_generated
-    from timm_hub_template.jinja_extension import public_context
 
     context = render_context({"architecture": architecture, "weights": "random"}, output_dir)
-    public = public_context(context["cookiecutter"])
+    answers = parse_answers(context)
     folder = render_files(context, output_dir)
-    check_generated(folder, public)
+    check_generated(folder, answers)
     return folder
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from timm_hub_template.answers import Answers
     from timm_hub_template.introspect import ArchitectureSpec
     from timm_hub_template.stats import ModelStats
 
@@ -43,29 +44,25 @@ class Provenance:
     versions: dict[str, str]  # package -> version
 
 
-def repo_id(context: dict[str, Any]) -> str:
-    """`owner/name` for the card's snippets; the bare name (also the local folder's name) without an owner."""
-    owner = str(context.get("hub_owner", "")).strip()
-    return f"{owner}/{context['repo_name']}" if owner else str(context["repo_name"])
-
-
-def license_id(spec: ArchitectureSpec, context: dict[str, Any]) -> str:
+def license_id(answers: Answers) -> str:
     """The `license` variable, or with `auto` timm's pretrained config's, else timm's own (apache-2.0)."""
-    chosen = str(context.get("license", "auto")).strip()
-    return chosen if chosen != "auto" else spec.pretrained_cfg.get("license") or "apache-2.0"
+    if answers.license != "auto":
+        return answers.license
+    return answers.spec.pretrained_cfg.get("license") or "apache-2.0"
 
 
-def datasets(spec: ArchitectureSpec, weights: str) -> list[str]:
+def datasets(answers: Answers) -> list[str]:
     """Hub dataset ids named by the pretrained tag, when the weights are timm's release."""
-    if weights != "pretrained" or not spec.tag:
+    tag = answers.spec.tag
+    if answers.weights != "pretrained" or not tag:
         return []
-    return [TAG_DATASETS[token] for token in spec.tag.split("_") if token in TAG_DATASETS]
+    return [TAG_DATASETS[token] for token in tag.split("_") if token in TAG_DATASETS]
 
 
-def base_model(spec: ArchitectureSpec, weights: str) -> str | None:
+def base_model(answers: Answers) -> str | None:
     """`timm/<arch>.<tag>` when the weights are timm's release on the Hub."""
-    hub_id = spec.pretrained_cfg.get("hf_hub_id")
-    return hub_id if weights == "pretrained" and hub_id else None
+    hub_id = answers.spec.pretrained_cfg.get("hf_hub_id")
+    return hub_id if answers.weights == "pretrained" and hub_id else None
 
 
 def paper_links(spec: ArchitectureSpec) -> list[str]:
@@ -80,32 +77,30 @@ def paper_links(spec: ArchitectureSpec) -> list[str]:
     return links
 
 
-def write_model_card(
-    project_dir: Path, spec: ArchitectureSpec, context: dict[str, Any], stats: ModelStats, provenance: Provenance
-) -> None:
+def write_model_card(project_dir: Path, answers: Answers, stats: ModelStats, provenance: Provenance) -> None:
     from huggingface_hub import ModelCard, ModelCardData
 
-    has_head = spec.num_classes > 0
-    task = "image-classification" if has_head else "image-feature-extraction"
-    weights = str(context["weights"])
-    dataset_ids = datasets(spec, weights)
+    spec = answers.spec
+    task = "image-classification" if answers.has_head else "image-feature-extraction"
+    dataset_ids = datasets(answers)
     data = ModelCardData(
         library_name="transformers",
         pipeline_tag=task,
         tags=["timm", task, "custom_code"],
-        license=license_id(spec, context),
+        license=license_id(answers),
         datasets=dataset_ids or None,
-        base_model=base_model(spec, weights),
+        base_model=base_model(answers),
     )
     card = ModelCard.from_template(
         data,
         template_path=str(TEMPLATE),
-        repo_id=repo_id(context),
-        description=str(context.get("description", "")).strip(),
+        repo_id=answers.repo_id,
+        description=answers.description,
+        answers=answers,
         spec=spec,
-        has_head=has_head,
-        prefix=context["class_prefix"],
-        module=context["module_name"],
+        has_head=answers.has_head,
+        prefix=answers.class_prefix,
+        module=answers.module_name,
         stats=stats,
         dataset_names=dataset_ids,
         papers=paper_links(spec),

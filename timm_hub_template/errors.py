@@ -1,4 +1,8 @@
-"""One-line error reports, shared by the hook, batch mode, the sweep and publishing."""
+"""The template's one-line errors, shared by the hooks, batch mode, the sweep and publishing."""
+
+
+class ExportError(Exception):
+    """A failure while generating a repository, with a one-line cause the user can act on."""
 
 
 def first_line(error: BaseException, limit: int = 300) -> str:

@@ -24,6 +24,7 @@ import enum
 import functools
 import importlib
 import inspect
+import json
 import math
 import sys
 from collections.abc import Callable, Iterator
@@ -41,9 +42,6 @@ RESERVED_NAMES = frozenset(
 # Names the config itself uses: PreTrainedConfig's `validate_architecture` checks
 # head_dim * num_heads == embed_dim, and the backbone settings are BackboneConfigMixin's.
 RENAMED_NAMES = frozenset({"head_dim", "out_features", "out_indices", "stage_names"}) | RESERVED_NAMES
-
-# timm's pretrained-config keys that describe the eval transform (see timm.data.resolve_data_config).
-DATA_CONFIG_KEYS = ("input_size", "interpolation", "mean", "std", "crop_pct", "crop_mode")
 
 
 class UnknownArchitectureError(ValueError):
@@ -97,8 +95,8 @@ class ArchitectureSpec:
     in_chans: int
     classifier: tuple[str, ...]  # head module names from timm's pretrained_cfg
     shared: tuple[tuple[str, str], ...]  # (parameter, the parameter it is) where timm shares modules (coat)
+    model_args: dict[str, Any]  # keyword arguments of timm.create_model besides the name and head size
     stage_names: tuple[str, ...]  # modules of timm's feature_info: the backbone's feature maps
-    data_config: dict[str, Any]
     pretrained_cfg: dict[str, Any]
 
     @property
@@ -107,8 +105,8 @@ class ArchitectureSpec:
 
     @property
     def create_kwargs(self) -> dict[str, Any]:
-        """Arguments of `timm.create_model` that build this spec's head."""
-        return {"num_classes": self.num_classes} if self.passes_num_classes else {}
+        """Arguments of `timm.create_model` that build this spec's model: its model args and head."""
+        return {**self.model_args, **({"num_classes": self.num_classes} if self.passes_num_classes else {})}
 
     @property
     def explicit(self) -> bool:
@@ -371,25 +369,20 @@ def split_architecture(architecture: str) -> tuple[str, str]:
     return name, tag
 
 
-def num_classes_override(num_labels: str | int | None) -> int | None:
-    """The cookiecutter `num_labels` value as a head size, or None for the architecture's own ("auto")."""
-    return None if num_labels in (None, "", "auto") else int(num_labels)
-
-
 @functools.lru_cache(maxsize=64)
-def inspect_architecture(architecture: str, num_classes: int | None = None) -> ArchitectureSpec:
-    """Build `architecture` on the meta device and describe its constructor call (cached per name).
+def inspect_architecture(architecture: str, num_classes: int | None = None, model_args: str = "{}") -> ArchitectureSpec:
+    """Build `architecture` on the meta device and describe its constructor call (cached per arguments).
 
-    `num_classes` replaces the architecture's head size, as `timm.create_model(..., num_classes=...)` does.
+    `num_classes` replaces the architecture's head size and `model_args` (a JSON object) adds keyword arguments,
+    as `timm.create_model(architecture, num_classes=..., **model_args)` does.
     """
     import timm
     import torch
-    from timm.data import resolve_model_data_config
 
     name, tag = split_architecture(architecture)
     with capture_constructor_calls() as capture, torch.device("meta"):
         overrides = {} if num_classes is None else {"num_classes": num_classes}
-        model = timm.create_model(architecture.strip(), pretrained=False, **overrides)
+        model = timm.create_model(architecture.strip(), pretrained=False, **json.loads(model_args), **overrides)
     pretrained_cfg = dict(model.pretrained_cfg)
     tag = tag or pretrained_cfg.get("tag") or ""
     model_cls, kwargs = capture.model_cls, capture.kwargs
@@ -408,7 +401,6 @@ def inspect_architecture(architecture: str, num_classes: int | None = None) -> A
         fallback_reason = error.args[0]
         writer, encoder, fields, model_class_source = SourceWriter(), None, [], ""
 
-    data_config = resolve_model_data_config(model)
     classifier = pretrained_cfg.get("classifier") or ()
     return ArchitectureSpec(
         name=name,
@@ -426,8 +418,8 @@ def inspect_architecture(architecture: str, num_classes: int | None = None) -> A
         in_chans=int(kwargs.get("in_chans", 3)),
         classifier=(classifier,) if isinstance(classifier, str) else tuple(classifier),
         shared=_shared_parameters(model),
+        model_args=json.loads(model_args),
         stage_names=_stage_names(model),
-        data_config={key: data_config[key] for key in DATA_CONFIG_KEYS if key in data_config},
         pretrained_cfg=_json_safe(pretrained_cfg),
     )
 

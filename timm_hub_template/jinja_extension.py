@@ -3,15 +3,20 @@
 Filters:
 - `pyrepr`: Python's own quoting for any value rendered into source (never paste raw strings into code);
 - `pyliteral`: the same, with lists as tuples, for default argument values;
-- `architecture_name`, `module_name`, `class_prefix`, `repo_name`, `model_type`: derived defaults;
-- `timm_spec`: the `ArchitectureSpec` of a timm architecture (imports timm on first use only);
+- `module_name`, `class_prefix`, `repo_name`, `model_type`: derived defaults;
+- `answers`: the typed `Answers` of the variables (parsed once per process; imports timm on first use only);
+- `validation_error`: the one line the pre-generation hook reports ("" when the answers parse);
 - `import_block`: the sorted import statements of a generated modeling file.
 
 Globals: `project_folder` (a safe output folder), `template_root` and `cruft_update` (for the hooks).
+
+Loading the extension also keeps cookiecutter's traceback out of a refused run: the hook has said what is wrong in
+one line, and cookiecutter still reports "Hook script failed".
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import sys
 from pathlib import Path
@@ -43,10 +48,11 @@ def _lists_to_tuples(value: Any) -> Any:
     return value
 
 
-def timm_spec(architecture: str, num_labels: str = "auto"):
-    from timm_hub_template.introspect import inspect_architecture, num_classes_override
+def answers(cookiecutter: dict[str, Any]):
+    """The typed answers of the template's variables (checked by the pre-generation hook before files render)."""
+    from timm_hub_template.answers import parse
 
-    return inspect_architecture(architecture, num_classes_override(num_labels))
+    return parse(public_context(cookiecutter))
 
 
 def import_block(imports: tuple[tuple[str, str, str], ...], extra: list[str]) -> str:
@@ -86,10 +92,17 @@ def head_pattern(module_name: str) -> str:
     return re.escape(f"timm_model.{module_name}.")
 
 
-def validation_error(context: dict[str, Any]) -> str:
-    from timm_hub_template.validate import validation_error as check
+def image_mode(channels: int) -> str:
+    """The PIL mode the image processor converts images to, for a model taking `channels` channels."""
+    from timm_hub_template.answers import IMAGE_MODES
 
-    return check(context)
+    return IMAGE_MODES[channels]
+
+
+def validation_error(context: dict[str, Any]) -> str:
+    from timm_hub_template.answers import error
+
+    return error(context)
 
 
 def public_context(cookiecutter: dict[str, Any]) -> dict[str, Any]:
@@ -101,7 +114,7 @@ def project_folder(repo_name: str) -> str:
     """The folder cookiecutter creates: `repo_name`, or a placeholder inside the output folder when `repo_name`
     is not a safe folder name (`../x`, `a/b`, empty). The pre-generation hook then refuses the name, and
     cookiecutter removes the placeholder: an unsafe name never becomes a path."""
-    from timm_hub_template.validate import repo_name_error
+    from timm_hub_template.answers import repo_name_error
 
     return INVALID_FOLDER if repo_name_error(repo_name) else repo_name
 
@@ -129,21 +142,33 @@ def _frames():
         frame = frame.f_back
 
 
+class _WithoutHookTraceback(logging.Filter):
+    """cookiecutter logs a failed hook with `logger.exception`; our hooks have printed the cause in one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and "hook script didn't exit successfully" in record.getMessage():
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
 class TimmHubExtension(Extension):
     def __init__(self, environment: Environment) -> None:
         super().__init__(environment)
+        hooks_logger = logging.getLogger("cookiecutter.hooks")
+        if not any(isinstance(f, _WithoutHookTraceback) for f in hooks_logger.filters):
+            hooks_logger.addFilter(_WithoutHookTraceback())
         environment.globals.update(
             project_folder=project_folder, template_root=template_root, cruft_update=cruft_update
         )
         environment.filters.update(
             pyrepr=pyrepr,
             pyliteral=pyliteral,
-            architecture_name=names.architecture_name,
             module_name=names.module_name,
             class_prefix=names.class_prefix,
             repo_name=names.repo_name,
             model_type=names.model_type,
-            timm_spec=timm_spec,
+            answers=answers,
+            image_mode=image_mode,
             import_block=import_block,
             head_pattern=head_pattern,
             public_context=public_context,

@@ -1,4 +1,5 @@
-{%- set spec = cookiecutter.architecture | timm_spec(cookiecutter.num_labels) -%}
+{%- set answers = cookiecutter | answers -%}
+{%- set spec = answers.spec -%}
 {%- set prefix = cookiecutter.class_prefix -%}
 """Configuration of {{ prefix }} models: timm's `{{ spec.name }}` architecture."""
 
@@ -21,6 +22,11 @@ from transformers import PretrainedConfig
 {%- endfor %}
 
 
+{%- if not spec.explicit and spec.model_args %}
+
+# The keyword arguments of `timm.create_model` this model was made with.
+MODEL_ARGS = {{ spec.model_args | pyrepr }}
+{%- endif %}
 {%- if spec.stage_names %}
 
 # The feature maps a {{ prefix }}Backbone can return (timm's `feature_info`).
@@ -90,7 +96,11 @@ class {{ prefix }}Config({{ "BackboneConfigMixin, " if spec.stage_names }}Pretra
 {%- endfor %}
 {%- else %}
         self.architecture = architecture
+{%- if spec.model_args %}
+        self.model_args = dict(MODEL_ARGS) if model_args is None else model_args
+{%- else %}
         self.model_args = model_args
+{%- endif %}
 {%- endif %}
 {%- if spec.stage_names %}
         self.stage_names = list(STAGE_NAMES)

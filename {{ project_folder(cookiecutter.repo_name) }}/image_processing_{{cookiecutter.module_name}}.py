@@ -1,4 +1,6 @@
-{%- set spec = cookiecutter.architecture | timm_spec(cookiecutter.num_labels) -%}
+{%- set answers = cookiecutter | answers -%}
+{%- set spec = answers.spec -%}
+{%- set image_mode = answers.data_config.input_size[0] | image_mode -%}
 """Image processor of {{ cookiecutter.class_prefix }} models: timm's eval transform."""
 
 import torch
@@ -13,23 +15,26 @@ class {{ cookiecutter.class_prefix }}ImageProcessor(BaseImageProcessor):
 
     The arguments are timm's data config for `{{ spec.full_name }}`
     (`timm.data.resolve_data_config`), passed to `timm.data.create_transform`.
+{%- if image_mode != "RGB" %}
+    Images are converted to {{ image_mode }} first: the model takes {{ answers.data_config.input_size[0] }} channel{{ "s" if answers.data_config.input_size[0] != 1 }}.
+{%- endif %}
     """
 
     model_input_names = ("pixel_values",)
 
     def __init__(
         self,
-{%- for key, value in spec.data_config.items() %}
+{%- for key, value in answers.data_config.items() %}
         {{ key }}={{ value | pyliteral }},
 {%- endfor %}
         **kwargs,
     ):
         super().__init__(**kwargs)
-{%- for key in spec.data_config %}
+{%- for key in answers.data_config %}
         self.{{ key }} = {{ key }}
 {%- endfor %}
         self.transform = create_transform(
-{%- for key in spec.data_config %}
+{%- for key in answers.data_config %}
             {{ key }}={{ key }},
 {%- endfor %}
             is_training=False,
@@ -41,6 +46,13 @@ class {{ cookiecutter.class_prefix }}ImageProcessor(BaseImageProcessor):
         return output
 
     def preprocess(self, images, return_tensors="pt", **kwargs) -> BatchFeature:
+{%- if image_mode != "RGB" %}
+        images = [
+            to_pil_image(image).convert({{ image_mode | pyrepr }})
+            for image in make_flat_list_of_images(images)
+        ]
+{%- else %}
         images = [to_pil_image(image) for image in make_flat_list_of_images(images)]
+{%- endif %}
         pixel_values = torch.stack([self.transform(image) for image in images])
         return BatchFeature({"pixel_values": pixel_values}, tensor_type=return_tensors)

@@ -1,4 +1,5 @@
-{%- set spec = cookiecutter.architecture | timm_spec(cookiecutter.num_labels) -%}
+{%- set answers = cookiecutter | answers -%}
+{%- set spec = answers.spec -%}
 {%- set prefix = cookiecutter.class_prefix -%}
 {%- set config_class = prefix ~ "Config" -%}
 """Transformers models for timm's `{{ spec.name }}` architecture.

@@ -1,0 +1,194 @@
+"""Checkpoint files: timm state dicts (safetensors or torch) and the checkpoints timm's `train.py` saves.
+
+`train.py`'s `CheckpointSaver` writes `model_best.pth.tar`, `last.pth.tar` and `checkpoint-<epoch>.pth.tar`: a dict
+with `state_dict`, `state_dict_ema` (with `--model-ema`), `optimizer`, `epoch`, `metric` and `args`, the
+`argparse.Namespace` of the run. Everything is read with `torch.load(weights_only=True)` (no pickled code runs;
+`argparse.Namespace` is the one class allowed besides tensors and plain values) or with safetensors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from timm_hub_template.introspect import ArchitectureSpec
+
+SUFFIXES = (".safetensors", ".pth.tar", ".pth", ".pt", ".bin")
+# Which weights of a training checkpoint are published: `auto` is timm's own choice (`load_checkpoint` and
+# `load_state_dict` take the EMA weights when there are any; `train.py` ranks `model_best` by the EMA's metric).
+KEY_CHOICES = ("auto", "state_dict_ema", "state_dict")
+_EMA_KEYS = ("state_dict_ema", "model_ema")
+_MODEL_KEYS = ("state_dict", "model")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used, with one line saying why."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Checkpoint:
+    """A checkpoint file and what it holds."""
+
+    path: Path
+    key: str  # the entry whose weights are published ("state_dict_ema", "state_dict", ...), "" for a bare state dict
+    entries: tuple[str, ...]  # the file's top-level entries ("state_dict", "optimizer", "args", ...)
+    training_args: dict[str, Any]  # vars(args) of timm's train.py, as JSON values; {} without
+    shapes: dict[str, tuple[int, ...]]  # of the published weights, by timm's parameter name
+
+    def head_size(self, spec: ArchitectureSpec) -> int | None:
+        """Classes of the checkpoint's classifier (timm's `pretrained_cfg["classifier"]`), None if it has none."""
+        for module in spec.classifier:
+            for suffix in (".weight", ".bias"):
+                shape = self.shapes.get(module + suffix)
+                if shape:
+                    return int(shape[0])
+        return None
+
+    @property
+    def description(self) -> str:
+        """What was published, for the card: the file and, for a training checkpoint, the entry."""
+        if not self.key:
+            return f"checkpoint `{self.path.name}`"
+        kind = "EMA weights" if self.key in _EMA_KEYS else "model weights"
+        trained = f", trained as `{self.training_args['model']}`" if self.training_args.get("model") else ""
+        return f"the {kind} (`{self.key}`) of checkpoint `{self.path.name}`{trained}"
+
+
+def has_supported_suffix(path: Path) -> bool:
+    return path.name.lower().endswith(SUFFIXES)
+
+
+def inspect_file(path: Path, key_choice: str = "auto") -> Checkpoint:
+    """Open a checkpoint and describe it, without reading the weights into memory (memory-mapped)."""
+    if not has_supported_suffix(path):
+        raise CheckpointError(
+            f"weights {str(path)!r} must be 'pretrained', 'random' or a checkpoint file ending in {', '.join(SUFFIXES)}"
+        )
+    if not path.is_file():
+        raise CheckpointError(f"weights file {str(path)!r} does not exist")
+    if path.name.lower().endswith(".safetensors"):
+        from safetensors import safe_open
+
+        try:
+            with safe_open(str(path), framework="pt") as file:
+                shapes = {key: tuple(file.get_slice(key).get_shape()) for key in file.keys()}  # noqa: SIM118
+        except Exception as error:  # safetensors raises its own error types
+            raise CheckpointError(f"cannot read checkpoint {path}: {type(error).__name__}: {error}") from error
+        if key_choice == "state_dict_ema":
+            raise CheckpointError(f"{path.name} holds one state dict, no EMA weights: use checkpoint_key=auto")
+        return Checkpoint(path, "", (), {}, shapes)
+    contents = load(path, mmap=True)
+    key = _published_key(contents, key_choice, path)
+    state_dict = state_dict_of(contents, key, path)
+    args = contents.get("args") if key else None
+    return Checkpoint(
+        path=path,
+        key=key,
+        entries=tuple(str(entry) for entry in contents) if key else (),
+        training_args=_json_values(vars(args)) if isinstance(args, argparse.Namespace) else {},
+        shapes={name: tuple(tensor.shape) for name, tensor in state_dict.items()},
+    )
+
+
+def load(path: Path, mmap: bool = False) -> dict[str, Any]:
+    """`torch.load` with `weights_only=True`, allowing `argparse.Namespace` (timm's `args`)."""
+    import torch
+
+    try:
+        with torch.serialization.safe_globals([argparse.Namespace]):
+            try:
+                contents = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+            except RuntimeError as error:
+                if not mmap or "mmap" not in str(error):
+                    raise
+                contents = torch.load(path, map_location="cpu", weights_only=True)  # the legacy format
+    except Exception as error:  # pickle, zip and torch errors have no common base class
+        raise CheckpointError(f"cannot read checkpoint {path}: {type(error).__name__}: {_first_line(error)}") from error
+    if not isinstance(contents, dict):
+        raise CheckpointError(f"checkpoint {path.name} holds a {type(contents).__name__}, not a state dict")
+    return contents
+
+
+def _published_key(contents: dict[str, Any], key_choice: str, path: Path) -> str:
+    """The entry holding the weights to publish; "" when the file is itself a state dict."""
+    ema = next((key for key in _EMA_KEYS if isinstance(contents.get(key), dict)), "")
+    model = next((key for key in _MODEL_KEYS if isinstance(contents.get(key), dict)), "")
+    if key_choice == "state_dict_ema":
+        if not ema:
+            raise CheckpointError(
+                f"checkpoint {path.name} has no EMA weights (state_dict_ema): use checkpoint_key=state_dict"
+            )
+        return ema
+    if key_choice == "state_dict" and model:
+        return model
+    return (ema or model) if key_choice == "auto" else model
+
+
+def state_dict_of(contents: dict[str, Any], key: str, path: Path) -> dict[str, Any]:
+    """The weights under `key` (the whole dict for ""), without DDP/compile prefixes (timm's `clean_state_dict`)."""
+    import torch
+    from timm.models import clean_state_dict
+
+    state_dict = contents[key] if key else contents
+    tensors = {name: value for name, value in state_dict.items() if isinstance(value, torch.Tensor)}
+    if not tensors:
+        raise CheckpointError(f"checkpoint {path.name} holds no tensors under {key or 'its top level'}")
+    return clean_state_dict(tensors)
+
+
+def read_weights(checkpoint: Checkpoint) -> dict[str, Any]:
+    """The published weights of `checkpoint`, memory-mapped where the format allows."""
+    from timm.models import load_state_dict
+
+    if not checkpoint.key and checkpoint.path.name.lower().endswith(".safetensors"):
+        try:
+            return load_state_dict(str(checkpoint.path), weights_only=True)
+        except Exception as error:  # safetensors raises its own error types
+            raise CheckpointError(f"cannot read checkpoint {checkpoint.path}: {error}") from error
+    return state_dict_of(load(checkpoint.path, mmap=True), checkpoint.key, checkpoint.path)
+
+
+def model_args_of(training: dict[str, Any]) -> dict[str, Any]:
+    """The `timm.create_model` arguments `train.py` built the model with, besides its name and head size.
+
+    In `train.py`: `in_chans` (from `--in-chans`, else `--input-size`'s first value), `global_pool` (`--gp`),
+    `bn_eps`, and `--model-kwargs`. Dropout rates are left out: they change training, not the model.
+    """
+    if not training:
+        return {}
+    model_args: dict[str, Any] = {}
+    if training.get("in_chans") is not None:
+        model_args["in_chans"] = int(training["in_chans"])
+    elif training.get("input_size"):
+        model_args["in_chans"] = int(training["input_size"][0])
+    if training.get("gp"):
+        model_args["global_pool"] = training["gp"]
+    if training.get("bn_eps") is not None:
+        model_args["bn_eps"] = training["bn_eps"]
+    model_args.update(training.get("model_kwargs") or {})
+    return model_args
+
+
+def data_args_of(training: dict[str, Any]) -> dict[str, Any]:
+    """The data settings `train.py` resolved its eval transform with (`resolve_data_config(vars(args))`)."""
+    keys = ("input_size", "img_size", "mean", "std", "interpolation", "crop_pct", "crop_mode")
+    return {key: training[key] for key in keys if training.get(key) not in (None, "", [])}
+
+
+def _json_values(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(key): _json_values(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_values(item) for item in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
+
+
+def _first_line(error: BaseException) -> str:
+    from timm_hub_template.errors import first_line
+
+    return first_line(error)

@@ -1,0 +1,44 @@
+"""The packages the template needs in cookiecutter's environment, checked before anything else runs.
+
+`cookiecutter gh:<owner>/timm-hub-template` may run from an environment with only cookiecutter in it (what
+`pipx install cookiecutter` gives). The list is requirements.txt, which pyproject.toml also reads, so
+`pip install .` installs the same.
+"""
+
+from __future__ import annotations
+
+import re
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+REQUIREMENTS = Path(__file__).resolve().parent.parent / "requirements.txt"
+
+
+def requirements() -> list[str]:
+    """The requirement lines of requirements.txt (`timm>=1.0.31,<1.1` ...)."""
+    lines = (line.split("#", 1)[0].strip() for line in REQUIREMENTS.read_text().splitlines())
+    return [line for line in lines if line]
+
+
+def _distribution(requirement: str) -> str:
+    return re.split(r"[<>=!~;\[ ]", requirement, maxsplit=1)[0]
+
+
+def missing() -> list[str]:
+    """The requirement lines whose distribution is not installed."""
+    absent = []
+    for requirement in requirements():
+        try:
+            version(_distribution(requirement))
+        except PackageNotFoundError:
+            absent.append(requirement)
+    return absent
+
+
+def install_hint(absent: list[str]) -> str:
+    names = ", ".join(_distribution(requirement) for requirement in absent)
+    quoted = " ".join(f'"{requirement}"' for requirement in absent)
+    return (
+        f"the template needs {names} in cookiecutter's Python environment: install them with "
+        f"`python -m pip install {quoted}` (with pipx: `pipx inject cookiecutter {quoted}`)"
+    )

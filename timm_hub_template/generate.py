@@ -1,0 +1,103 @@
+"""One repository from a rendered folder: export, verify, publish, and say what happened.
+
+`generate(project_dir, answers)` is the one path from a folder cookiecutter rendered to a finished repository; the
+post-generation hook (`main`) and batch mode both call it. It exports the weights and Hub files, proves the
+folder loads like timm, then makes the initial commit and the opt-in push, except while `cruft update`
+regenerates the template in a scratch folder to compute its diff. A publishing step that cannot happen is a
+warning: a failing hook would make cookiecutter delete the complete folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from timm_hub_template import publish
+from timm_hub_template.errors import ExportError, first_line
+
+if TYPE_CHECKING:
+    from timm_hub_template.answers import Answers
+
+
+@dataclass
+class Summary:
+    """What a generation produced, for the lines printed after it."""
+
+    folder: Path
+    verified: list[str]
+    published: publish.Published = field(default_factory=publish.Published)
+
+    def text(self) -> str:
+        size = sum(path.stat().st_size for path in self.folder.rglob("*") if path.is_file() and ".git" not in path.parts)
+        lines = [
+            f"Generated {self.folder} ({size / 1e6:.1f} MB)",
+            f"Verified: reloaded through the Auto classes, {', '.join(self.verified)} equal to timm's",
+        ]
+        if self.published.url:
+            lines.append(f"Pushed: {self.published.url}")
+        elif self.published.commit:
+            lines.append(f"Next: cd {self.folder} && git remote add origin https://huggingface.co/{self.published.repo_id}")
+            lines.append("      git push -u origin main   (or: hf upload " f"{self.published.repo_id} {self.folder})")
+        else:
+            lines.append(f"Next: hf upload {self.published.repo_id} {self.folder}")
+        return "\n".join(lines)
+
+
+def generate(project_dir: Path, answers: Answers, cruft_update: bool = False) -> Summary:
+    """Export, verify and (unless `cruft_update`) publish the rendered `project_dir`; raises `ExportError`."""
+    from timm_hub_template.export import export
+    from timm_hub_template.verify import verify_folder
+
+    project_dir = Path(project_dir).resolve()
+    answers, push_problem = (answers, "") if cruft_update else publish.with_hub_owner(answers)
+    with quiet_progress_bars():
+        reference = export(project_dir, answers)
+        verified = verify_folder(project_dir, answers, reference)
+    if cruft_update:
+        return Summary(project_dir, verified, publish.Published(repo_id=answers.repo_id))
+    return Summary(project_dir, verified, publish.publish_folder(project_dir, answers, push_problem))
+
+
+@contextlib.contextmanager
+def quiet_progress_bars():
+    """No per-step progress bars from Transformers and huggingface_hub ("Loading weights", "Writing model shards")."""
+    from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
+    from transformers.utils import logging
+
+    hub_disabled, transformers_enabled = are_progress_bars_disabled(), logging.is_progress_bar_enabled()
+    disable_progress_bars()
+    logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if not hub_disabled:
+            enable_progress_bars()
+        if transformers_enabled:
+            logging.enable_progress_bar()
+
+
+def main(context: dict[str, Any], project_dir: str | Path = ".", cruft_update: bool = False) -> int:
+    """The post-generation hook: 0 after printing the summary, 1 with a one-line error on stderr."""
+    from timm_hub_template import answers as parsing
+
+    try:
+        answers = parsing.parse(context)
+        print(generate(Path(project_dir), answers, cruft_update).text())
+    except (ExportError, parsing.AnswerError) as error:
+        print(f"Error: {error}", file=sys.stderr)
+        return 1
+    except Exception as error:  # noqa: BLE001 - any failure is reported as one line (traceback on request)
+        if os.environ.get("TIMM_HUB_TEMPLATE_DEBUG"):
+            traceback.print_exc()
+        print(
+            f"Error: {type(error).__name__} while exporting {context.get('architecture')}: {first_line(error)} "
+            "(set TIMM_HUB_TEMPLATE_DEBUG=1 for the traceback)",
+            file=sys.stderr,
+        )
+        return 1
+    return 0

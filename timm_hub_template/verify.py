@@ -1,0 +1,80 @@
+"""Proof that a generated folder loads like timm: the Auto classes give timm's exact outputs.
+
+`run_reference` records timm's outputs on a fixed batch before the reference model is freed; `verify_folder`
+reloads the saved folder through `AutoModelForImageClassification`, `AutoModel` and `AutoImageProcessor` with
+`trust_remote_code=True`, as users will, and requires logits, pooled features and processed pixels equal to them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from timm_hub_template.answers import IMAGE_MODES
+from timm_hub_template.errors import ExportError
+
+if TYPE_CHECKING:
+    from timm_hub_template.answers import Answers
+
+
+@dataclass
+class Reference:
+    """Outputs of timm's model, computed before it is freed."""
+
+    pixel_values: Any
+    logits: Any
+    pre_logits: Any
+
+
+def run_reference(reference: Any, input_size: tuple[int, ...]) -> Reference:
+    """timm's own outputs on a fixed random batch, to compare the saved folder with."""
+    import torch
+
+    generator = torch.Generator().manual_seed(0)
+    pixel_values = torch.randn(2, *input_size, generator=generator)
+    reference.eval()
+    with torch.inference_mode():
+        features = reference.forward_features(pixel_values)
+        return Reference(pixel_values, reference(pixel_values), reference.forward_head(features, pre_logits=True))
+
+
+def sample_image(channels: int):
+    """A deterministic image with detail at every scale, in the mode the model's processor takes."""
+    from PIL import Image
+
+    return Image.effect_mandelbrot((257, 193), (-2.0, -1.2, 0.8, 1.2), 64).convert(IMAGE_MODES[channels])
+
+
+def verify_folder(project_dir: Path, answers: Answers, reference: Reference) -> list[str]:
+    """Reload through the Auto classes, as users will, and require timm's exact outputs; returns what was checked.
+
+    Models load outside inference mode, as users load them: parameters created in inference mode do not
+    require grad, which changes the attention kernel PyTorch picks (pit's outputs then differ in the last bits).
+    """
+    import torch
+    from timm.data import create_transform
+    from transformers import AutoImageProcessor, AutoModel, AutoModelForImageClassification
+
+    def require_equal(what: str, actual: torch.Tensor, expected: torch.Tensor) -> None:
+        if actual.shape != expected.shape or not torch.equal(actual, expected):
+            difference = (actual - expected).abs().max().item() if actual.shape == expected.shape else "shape"
+            raise ExportError(f"{what} of the saved folder differ from timm's (max abs diff {difference})")
+
+    folder = str(project_dir)
+    checked = []
+    if answers.has_head:
+        classifier = AutoModelForImageClassification.from_pretrained(folder, trust_remote_code=True).eval()
+        with torch.inference_mode():
+            require_equal("logits", classifier(reference.pixel_values).logits, reference.logits)
+        del classifier
+        checked.append("logits")
+    features = AutoModel.from_pretrained(folder, trust_remote_code=True).eval()
+    with torch.inference_mode():
+        require_equal("pooled features", features(reference.pixel_values).pooler_output, reference.pre_logits)
+    del features
+    processor = AutoImageProcessor.from_pretrained(folder, trust_remote_code=True)
+    image = sample_image(answers.data_config["input_size"][0])
+    expected = create_transform(**answers.data_config, is_training=False)(image).unsqueeze(0)
+    require_equal("image-processor pixels", processor(image, return_tensors="pt")["pixel_values"], expected)
+    return [*checked, "pooled features", "processor pixels"]

@@ -1,0 +1,145 @@
+"""The weights to publish, held by timm's own model (the reference the generated folder is compared with).
+
+`load_reference(answers)` builds timm's model with the answers' arguments (`timm.create_model(architecture,
+num_classes=..., **model_args)`) and gives it the weights: timm's pretrained release, timm's random
+initialisation with seed 0, or a checkpoint file whose every key and shape is checked first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from timm_hub_template import checkpoints
+from timm_hub_template.errors import ExportError, first_line
+
+if TYPE_CHECKING:
+    from timm_hub_template.answers import Answers
+
+
+def load_reference(answers: Answers):
+    """timm's model (torch.nn.Module) holding the weights to publish."""
+    import timm
+    import torch
+
+    spec = answers.spec
+    if answers.weights == "random":
+        torch.manual_seed(0)  # the same random weights on every run
+        return timm.create_model(spec.full_name, pretrained=False, **spec.create_kwargs)
+    if answers.weights == "pretrained":
+        return _load_pretrained(answers)
+    return _load_checkpoint(answers)
+
+
+def _load_pretrained(answers: Answers):
+    import timm
+
+    spec = answers.spec
+    try:
+        return timm.create_model(spec.full_name, pretrained=True, **spec.create_kwargs)
+    except (OSError, RuntimeError, ValueError) as error:
+        cause = first_line(error) or type(error).__name__
+        raise ExportError(
+            f"could not get the pretrained weights of {spec.full_name} (offline or not in the Hugging Face cache: "
+            f"{cause}); pass weights=<path to a checkpoint> or weights=random"
+        ) from error
+
+
+def _load_checkpoint(answers: Answers):
+    """timm's model with the checkpoint's tensors, built on the meta device: the weights exist once in memory."""
+    import timm
+    import torch
+
+    spec, checkpoint = answers.spec, answers.checkpoint
+    try:
+        state_dict = checkpoints.read_weights(checkpoint)
+    except checkpoints.CheckpointError as error:
+        raise ExportError(str(error)) from error
+    # safetensors hands out tensors at unaligned addresses, which select other CPU kernels (outputs then differ
+    # in the last bits from timm's own load_state_dict). Copy those, one tensor at a time.
+    for key, tensor in state_dict.items():
+        if tensor.data_ptr() % 64:
+            state_dict[key] = tensor.clone()
+    with torch.device("meta"):
+        reference = timm.create_model(spec.full_name, pretrained=False, **spec.create_kwargs)
+    check_keys(reference.state_dict(), state_dict, f"checkpoint {checkpoint.path.name} does not fit {spec.full_name}")
+    reference.load_state_dict(state_dict, strict=True, assign=True)
+    if not materialize_buffers(reference):  # a buffer timm cannot recompute: build for real instead
+        reference = timm.create_model(spec.full_name, pretrained=False, **spec.create_kwargs)
+        reference.load_state_dict(state_dict, strict=True, assign=True)
+    return reference
+
+
+def materialize_buffers(model: Any) -> bool:
+    """Compute the non-persistent buffers of a meta-built model with timm's `init_non_persistent_buffers`.
+
+    False when a module holds such a buffer without that method (nothing could compute its values).
+    """
+    import torch
+
+    owners = {name.rpartition(".")[0] for name, buffer in model.named_buffers() if buffer.is_meta}
+    modules = [model.get_submodule(owner) for owner in sorted(owners)]
+    if not all(hasattr(module, "init_non_persistent_buffers") for module in modules):
+        return False
+    for module in modules:
+        for attribute, buffer in module._buffers.items():
+            if buffer is not None and buffer.is_meta:
+                module._buffers[attribute] = torch.empty_like(buffer, device="cpu")
+        module.init_non_persistent_buffers()
+    return not any(buffer.is_meta for buffer in model.buffers())
+
+
+def check_keys(expected: dict[str, Any], given: dict[str, Any], what: str) -> None:
+    """Fail with one line that lists missing, unexpected and mis-shaped keys (the first few of each)."""
+    missing = [key for key in expected if key not in given]
+    unexpected = [key for key in given if key not in expected]
+    shapes = [
+        f"{key} {tuple(given[key].shape)} != {tuple(expected[key].shape)}"
+        for key in expected
+        if key in given and tuple(given[key].shape) != tuple(expected[key].shape)
+    ]
+    problems = [
+        f"{label} ({len(keys)}): {', '.join(keys[:5])}{', ...' if len(keys) > 5 else ''}"
+        for label, keys in (("missing keys", missing), ("unexpected keys", unexpected), ("wrong shapes", shapes))
+        if keys
+    ]
+    if problems:
+        raise ExportError(f"{what}: {'; '.join(problems)}")
+
+
+def describe(answers: Answers) -> str:
+    """One sentence for the card: which release, file or seed the published weights are."""
+    spec = answers.spec
+    if answers.weights == "random":
+        return "random initialisation (`torch.manual_seed(0)`): untrained, for trying the code"
+    if answers.weights == "pretrained":
+        cfg = spec.pretrained_cfg
+        hub_id = cfg.get("hf_hub_id")
+        if not hub_id:
+            return f"timm's pretrained `{spec.full_name}`, from {cfg.get('url') or cfg.get('file')}"
+        revision = cached_revision(hub_id, cfg.get("hf_hub_filename"))
+        at = f" at revision `{revision}`" if revision else ""
+        return f"timm's pretrained release [`{hub_id}`](https://huggingface.co/{hub_id}){at}"
+    checkpoint = answers.checkpoint
+    return f"{checkpoint.description} (SHA-256 `{sha256(checkpoint.path)}`)"
+
+
+def cached_revision(repo_id: str, filename: str | None) -> str:
+    """The Hub commit of the cached file timm loaded (its snapshot folder's name), or ""."""
+    from huggingface_hub import try_to_load_from_cache
+
+    for name in (filename, "model.safetensors", "open_clip_model.safetensors", "pytorch_model.bin"):
+        if name:
+            path = try_to_load_from_cache(repo_id, name)
+            if isinstance(path, str):
+                return Path(path).parent.name
+    return ""
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
