@@ -115,7 +115,7 @@ def _parse(frozen_context: str) -> Answers:
     missing = dependencies.missing()
     if missing:
         raise AnswerError(dependencies.install_hint(missing))
-    # Names first: they are cheap and say nothing about the model.
+    architecture = _architecture(context.get("architecture", ""))  # the other names derive from it
     repo_name = context.get("repo_name", "")
     _raise(repo_name_error(repo_name))
     for variable in ("module_name", "class_prefix"):
@@ -125,7 +125,6 @@ def _parse(frozen_context: str) -> Answers:
     hub_owner, license_id, description = _publishing(context)
     flags = {variable: _yes_no(context, variable) for variable in ("git_init", "push_to_hub", "private")}
 
-    architecture = _architecture(context.get("architecture", ""))
     weights, checkpoint = _weights(context, architecture)
     training = checkpoint.training_args if checkpoint else {}
     if training:
@@ -333,9 +332,15 @@ def _same_json_type(value: Any, default: Any) -> bool:
         return isinstance(default, bool) and isinstance(value, bool)
     if isinstance(default, float):
         return isinstance(value, (int, float))
-    if isinstance(default, int) and isinstance(value, (list, tuple)):
-        return all(isinstance(item, int) for item in value)  # timm sizes: 384 or (384, 288)
+    sizes = (int, list, tuple)  # timm sizes: 384 or (384, 288)
+    if isinstance(default, sizes) and isinstance(value, sizes) and _all_ints(default) and _all_ints(value):
+        return True
     return _json_type(value) == _json_type(default)
+
+
+def _all_ints(value: Any) -> bool:
+    items = value if isinstance(value, (list, tuple)) else [value]
+    return all(isinstance(item, int) and not isinstance(item, bool) for item in items)
 
 
 def _json_type(value: Any) -> str:
