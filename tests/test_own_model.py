@@ -179,7 +179,7 @@ def test_card_names_the_published_weights(trained):
 
 
 def test_the_model_weights_instead_of_the_ema(trained, tmp_path):
-    root, output, args, _ = trained
+    _, output, args, _ = trained
     checkpoint = output / "last.pth.tar"
     folder = bake(
         tmp_path, architecture=ARCHITECTURE, weights=str(checkpoint), checkpoint_key="state_dict", git_init="no"

@@ -138,7 +138,7 @@ def _parse(frozen_context: str) -> Answers:
     num_classes = _num_classes(context.get("num_labels", "auto"), labels, training, checkpoint, default)
     try:
         spec = _inspect(architecture, num_classes, json.dumps(model_args, sort_keys=True))
-    except Exception as problem:  # noqa: BLE001 - timm's constructors raise anything for bad arguments
+    except Exception as problem:  # timm's constructors raise anything for bad arguments
         from timm_hub_template.errors import first_line
 
         raise AnswerError(
@@ -262,7 +262,9 @@ def _weights(context: dict[str, str], architecture: str) -> tuple[str, checkpoin
 
         cfg = get_pretrained_cfg(architecture)
         if cfg is None or not (cfg.hf_hub_id or cfg.url or cfg.file):
-            raise AnswerError(f"timm has no pretrained weights for {architecture}: use weights=random or a checkpoint path")
+            raise AnswerError(
+                f"timm has no pretrained weights for {architecture}: use weights=random or a checkpoint path"
+            )
         return "pretrained", None
     try:
         return "checkpoint", checkpoints.inspect_file(Path(weights).expanduser(), key)
@@ -418,7 +420,9 @@ def _num_classes(
     """The head size the answers ask for, checked against the labels and the checkpoint's classifier."""
     value = value.strip()
     if value != "auto" and not (value.isdigit() and int(value) <= 1_000_000):
-        raise AnswerError(f"num_labels {value!r} must be 'auto' (the architecture's head) or a whole number from 0 to 1000000")
+        raise AnswerError(
+            f"num_labels {value!r} must be 'auto' (the architecture's head) or a whole number from 0 to 1000000"
+        )
     asked = None if value == "auto" else int(value)
     if labels and asked is not None and asked != len(labels):
         raise AnswerError(f"num_labels is {asked} but {len(labels)} labels were given: give one name per class")
@@ -455,7 +459,11 @@ def _data_config_overrides(context: dict[str, str]) -> dict[str, Any]:
 
 
 def _data_value_error(key: str, value: Any) -> str:
-    numbers = isinstance(value, list) and value and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in value)
+    numbers = (
+        isinstance(value, list)
+        and value
+        and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in value)
+    )
     if key not in DATA_CONFIG_KEYS:
         return f"unknown key {key!r}; valid: {', '.join(DATA_CONFIG_KEYS)}"
     if key == "input_size" and not (
@@ -475,7 +483,9 @@ def _data_value_error(key: str, value: Any) -> str:
     return ""
 
 
-def resolve_data_config(spec: ArchitectureSpec, model_args: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+def resolve_data_config(
+    spec: ArchitectureSpec, model_args: dict[str, Any], overrides: dict[str, Any]
+) -> dict[str, Any]:
     """timm's data config for the model the answers describe.
 
     timm's `resolve_data_config` on the architecture's pretrained config, with the overrides (the training

@@ -106,7 +106,9 @@ def load(path: Path, mmap: bool = False) -> dict[str, Any]:
                     raise
                 contents = torch.load(path, map_location="cpu", weights_only=True)  # the legacy format
     except Exception as error:  # pickle, zip and torch errors have no common base class
-        raise CheckpointError(f"cannot read checkpoint {path}: {type(error).__name__}: {_first_line(error)}") from error
+        raise CheckpointError(
+            f"cannot read checkpoint {path}: {type(error).__name__}: {_first_line(error)}"
+        ) from error
     if not isinstance(contents, dict):
         raise CheckpointError(f"checkpoint {path.name} holds a {type(contents).__name__}, not a state dict")
     return contents

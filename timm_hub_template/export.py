@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 def export(project_dir: Path, answers: Answers) -> Reference:
     """Write config, weights, processor and card into `project_dir`; returns timm's outputs to verify against."""
-    spec, module, prefix = answers.spec, answers.module_name, answers.class_prefix
+    module, prefix = answers.module_name, answers.class_prefix
     format_python_files(project_dir)
     with tempfile.TemporaryDirectory() as staging:
         generated = import_generated_package(project_dir, Path(staging), module)

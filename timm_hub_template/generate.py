@@ -33,7 +33,9 @@ class Summary:
     published: publish.Published = field(default_factory=publish.Published)
 
     def text(self) -> str:
-        size = sum(path.stat().st_size for path in self.folder.rglob("*") if path.is_file() and ".git" not in path.parts)
+        size = sum(
+            path.stat().st_size for path in self.folder.rglob("*") if path.is_file() and ".git" not in path.parts
+        )
         lines = [
             f"Generated {self.folder} ({size / 1e6:.1f} MB)",
             f"Verified: reloaded through the Auto classes, {', '.join(self.verified)} equal to timm's",
@@ -41,8 +43,10 @@ class Summary:
         if self.published.url:
             lines.append(f"Pushed: {self.published.url}")
         elif self.published.commit:
-            lines.append(f"Next: cd {self.folder} && git remote add origin https://huggingface.co/{self.published.repo_id}")
-            lines.append("      git push -u origin main   (or: hf upload " f"{self.published.repo_id} {self.folder})")
+            lines.append(
+                f"Next: cd {self.folder} && git remote add origin https://huggingface.co/{self.published.repo_id}"
+            )
+            lines.append(f"      git push -u origin main   (or: hf upload {self.published.repo_id} {self.folder})")
         else:
             lines.append(f"Next: hf upload {self.published.repo_id} {self.folder}")
         return "\n".join(lines)

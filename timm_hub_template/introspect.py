@@ -370,7 +370,9 @@ def split_architecture(architecture: str) -> tuple[str, str]:
 
 
 @functools.lru_cache(maxsize=64)
-def inspect_architecture(architecture: str, num_classes: int | None = None, model_args: str = "{}") -> ArchitectureSpec:
+def inspect_architecture(
+    architecture: str, num_classes: int | None = None, model_args: str = "{}"
+) -> ArchitectureSpec:
     """Build `architecture` on the meta device and describe its constructor call (cached per arguments).
 
     `num_classes` replaces the architecture's head size and `model_args` (a JSON object) adds keyword arguments,
