@@ -25,8 +25,12 @@ def run_cookiecutter(output_dir, **context):
 
 
 def error_line(result):
-    lines = [line for line in (result.stderr + result.stdout).splitlines() if line.startswith("Error: ")]
-    assert lines, result.stderr[-2000:]
+    """The template's one line; cookiecutter adds only its "Hook script failed", no traceback."""
+    output = result.stderr + result.stdout
+    lines = [line for line in output.splitlines() if line.startswith("Error: ")]
+    assert len(lines) == 1, output[-2000:]
+    assert "Hook script failed" in output
+    assert "Traceback" not in output, output[-2000:]
     return lines[0]
 
 

@@ -29,6 +29,12 @@ def test_command_line_twice_and_batch_mode_give_identical_files(tmp_path):
         )
         assert result.returncode == 0, result.stderr[-2000:]
         folders.append(tmp_path / run / f"custom-{ARCHITECTURE}")
+        # A short summary after success, without Transformers' per-step progress bars.
+        assert f"Generated {folders[-1]} (" in result.stdout
+        assert "Verified: reloaded through the Auto classes, logits, pooled features, processor pixels" in result.stdout
+        assert f"git push -u origin main   (or: hf upload custom-{ARCHITECTURE} {folders[-1]})" in result.stdout
+        assert "Loading weights" not in result.stdout + result.stderr
+        assert "Writing model shards" not in result.stdout + result.stderr
     folders.append(batch.generate(ARCHITECTURE, tmp_path / "batch", weights="random"))
 
     first = files(folders[0])

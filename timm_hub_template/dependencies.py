@@ -37,8 +37,7 @@ def missing() -> list[str]:
 
 def install_hint(absent: list[str]) -> str:
     names = ", ".join(_distribution(requirement) for requirement in absent)
-    quoted = " ".join(f'"{requirement}"' for requirement in absent)
     return (
         f"the template needs {names} in cookiecutter's Python environment: install them with "
-        f"`python -m pip install {quoted}` (with pipx: `pipx inject cookiecutter {quoted}`)"
+        f"`python -m pip install -r {REQUIREMENTS}` (with pipx: `pipx runpip cookiecutter install -r {REQUIREMENTS}`)"
     )

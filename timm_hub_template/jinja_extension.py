@@ -113,10 +113,13 @@ def public_context(cookiecutter: dict[str, Any]) -> dict[str, Any]:
 def project_folder(repo_name: str) -> str:
     """The folder cookiecutter creates: `repo_name`, or a placeholder inside the output folder when `repo_name`
     is not a safe folder name (`../x`, `a/b`, empty). The pre-generation hook then refuses the name, and
-    cookiecutter removes the placeholder: an unsafe name never becomes a path."""
+    cookiecutter removes the placeholder: an unsafe name never becomes a path. The same when packages are missing,
+    which the hook reports."""
+    from timm_hub_template import dependencies
     from timm_hub_template.answers import repo_name_error
 
-    return INVALID_FOLDER if repo_name_error(repo_name) else repo_name
+    # Without the template's packages the pre-generation hook stops the run with the line that names them.
+    return INVALID_FOLDER if dependencies.missing() or repo_name_error(repo_name) else repo_name
 
 
 INVALID_FOLDER = ".timm-hub-template-invalid-repo-name"

@@ -1,0 +1,65 @@
+"""Issue 10: `cookiecutter <template>` from an environment that has only cookiecutter (what `pipx install cookiecutter`
+gives), and the package metadata that installs what the template needs."""
+
+import subprocess
+import sys
+import zipfile
+
+import pytest
+from packaging.requirements import Requirement
+from support import TEMPLATE_DIR
+
+from timm_hub_template import dependencies
+
+
+@pytest.fixture(scope="module")
+def bare_python(tmp_path_factory):
+    """A fresh virtual environment with cookiecutter and its own dependencies only."""
+    venv = tmp_path_factory.mktemp("bare") / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    subprocess.run([str(python), "-m", "pip", "install", "-q", "cookiecutter>=2.7.1,<3"], check=True)
+    return python
+
+
+def test_missing_packages_are_named_in_one_line(bare_python, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    result = subprocess.run(
+        [str(bare_python), "-m", "cookiecutter", "--no-input", "-o", str(out), str(TEMPLATE_DIR), "weights=random"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    errors = [line for line in output.splitlines() if line.startswith("Error: ")]
+    assert len(errors) == 1, output
+    for package in ("torch", "timm", "transformers", "huggingface_hub"):
+        assert package in errors[0]
+    assert f"python -m pip install -r {TEMPLATE_DIR / 'requirements.txt'}" in errors[0]
+    assert "Hook script failed" in output
+    assert "Traceback" not in output
+    assert list(out.iterdir()) == []
+
+
+def test_package_metadata_requires_what_the_template_needs(tmp_path):
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path), str(TEMPLATE_DIR)], check=True
+    )
+    (wheel,) = tmp_path.glob("timm_hub_template-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        metadata = next(name for name in archive.namelist() if name.endswith("METADATA"))
+        requires = {
+            normalized(line.removeprefix("Requires-Dist: "))
+            for line in archive.read(metadata).decode().splitlines()
+            if line.startswith("Requires-Dist: ")
+        }
+        assert "timm_hub_template/templates/model_card.md" in archive.namelist()
+    assert requires == {normalized(requirement) for requirement in dependencies.requirements()}
+    assert normalized("torch>=2.4,<=2.14.1") in requires
+
+
+def normalized(requirement: str) -> tuple[str, frozenset[str]]:
+    parsed = Requirement(requirement)
+    return parsed.name.lower().replace("_", "-"), frozenset(str(spec) for spec in parsed.specifier)
