@@ -10,18 +10,20 @@ timm's exact logits.
 
 import argparse
 import json
+import subprocess
+import sys
 
 import pytest
 import timm
 import torch
 from PIL import Image, ImageDraw
-from support import bake
+from support import TEMPLATE_DIR, bake
 from timm.data import create_dataset, create_loader, create_transform, resolve_data_config
 from timm.loss import LabelSmoothingCrossEntropy
 from timm.models import load_checkpoint
 from timm.optim import create_optimizer_v2
 from timm.utils import CheckpointSaver, ModelEmaV3
-from transformers import AutoModelForImageClassification, pipeline
+from transformers import AutoImageProcessor, AutoModelForImageClassification, pipeline
 
 from timm_hub_template import batch
 
@@ -196,3 +198,33 @@ def test_the_model_weights_instead_of_the_ema(trained, tmp_path):
     )
     for path in folder.iterdir():
         assert (again / path.name).read_bytes() == path.read_bytes(), path.name
+
+
+def test_data_config_variable_on_the_command_line(tmp_path):
+    """JSON variables pass through cookiecutter's command line; the processor, its JSON file and the card follow."""
+    data_config = {
+        "input_size": [3, 160, 128],
+        "interpolation": "bilinear",
+        "crop_pct": 1.0,
+        "mean": [0.5],
+        "std": [0.5],
+    }
+    command = [sys.executable, "-m", "cookiecutter", "--no-input", "-o", str(tmp_path), str(TEMPLATE_DIR)]
+    variables = ["architecture=mobilenetv3_small_050", "weights=random", "git_init=no"]
+    result = subprocess.run(
+        [*command, *variables, f"data_config={json.dumps(data_config)}"], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    folder = tmp_path / "custom-mobilenetv3_small_050"
+    saved = json.loads((folder / "preprocessor_config.json").read_text())
+    assert saved["input_size"] == [3, 160, 128] and saved["interpolation"] == "bilinear"
+    assert saved["mean"] == [0.5, 0.5, 0.5] and saved["std"] == [0.5, 0.5, 0.5] and saved["crop_pct"] == 1.0
+    processor = AutoImageProcessor.from_pretrained(folder, trust_remote_code=True)
+    image = draw("square", 5).convert("RGB")
+    expected = create_transform(
+        input_size=(3, 160, 128), interpolation="bilinear", crop_pct=1.0, mean=(0.5,) * 3, std=(0.5,) * 3
+    )(image)
+    assert torch.equal(processor(image, return_tensors="pt")["pixel_values"][0], expected)
+    card = (folder / "README.md").read_text()
+    assert "- **Preprocessing** (from the `data_config` variable): 3 channels, 160 x 128, bilinear resize" in card
+    assert "Image size: 160 x 128" in card

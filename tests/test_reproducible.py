@@ -31,7 +31,9 @@ def test_command_line_twice_and_batch_mode_give_identical_files(tmp_path):
         folders.append(tmp_path / run / f"custom-{ARCHITECTURE}")
         # A short summary after success, without Transformers' per-step progress bars.
         assert f"Generated {folders[-1]} (" in result.stdout
-        assert "Verified: reloaded through the Auto classes, logits, pooled features, processor pixels" in result.stdout
+        assert (
+            "Verified: reloaded through the Auto classes, logits, pooled features, processor pixels" in result.stdout
+        )
         assert f"git push -u origin main   (or: hf upload custom-{ARCHITECTURE} {folders[-1]})" in result.stdout
         assert "Loading weights" not in result.stdout + result.stderr
         assert "Writing model shards" not in result.stdout + result.stderr
