@@ -263,3 +263,11 @@ def test_a_pickle_that_runs_code_is_refused(tmp_path):
     torch.save({"state_dict": {}, "args": pathlib.PurePosixPath("x")}, path)  # not a Namespace: a class to import
     message = refusal(weights=str(path))
     assert message.startswith(f"cannot read checkpoint {path}: UnpicklingError")
+
+
+def test_model_args_of_a_fallback_architecture_are_the_class_arguments():
+    parsed = answers(architecture="vit_tiny_r_s16_p8_224", model_args='{"img_size": 256}')
+    assert not parsed.spec.explicit and parsed.spec.model_args == {"img_size": 256}
+    assert parsed.data_config["input_size"] == (3, 256, 256)
+    message = refusal(architecture="vit_tiny_r_s16_p8_224", model_args='{"img_sise": 256}')
+    assert "'img_sise' is not an argument of timm's VisionTransformer" in message and "embed_layer" in message
