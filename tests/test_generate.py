@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from support import bake, check_folder, save_timm_checkpoint
 
-from timm_hub_template.export import ruff_problems
+from timm_hub_template.formatting import ruff_problems
 
 ARCHITECTURES = ["resnet50d", "vit_base_patch16_224", "convnext_tiny", "efficientnet_b0", "mobilenetv3_small_100"]
 PREFIXES = {

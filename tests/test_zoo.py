@@ -16,7 +16,7 @@ import timm
 from timm.models import model_entrypoint
 
 from timm_hub_template import batch
-from timm_hub_template.export import ruff_problems
+from timm_hub_template.formatting import ruff_problems
 
 REPRESENTATIVES = json.loads((Path(__file__).parent / "family_representatives.json").read_text())
 

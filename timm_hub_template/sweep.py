@@ -49,7 +49,7 @@ def check_one(name: str, max_params: int) -> Result:
 
     from timm_hub_template import batch
     from timm_hub_template.errors import first_line
-    from timm_hub_template.export import ruff_problems
+    from timm_hub_template.formatting import ruff_problems
     from timm_hub_template.introspect import inspect_architecture
 
     start = time.perf_counter()
