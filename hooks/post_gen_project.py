@@ -1,9 +1,13 @@
-"""Load the weights into the generated model, save the Hub files, prove they load like timm, and publish."""
+"""Report the generation, which ran in cookiecutter's own process while it rendered this file.
+
+The export, the verification and publishing (timm_hub_template.generate) ran there, where the pre-generation
+checks had already imported torch, timm and transformers: they are imported once per run. This script only
+reports the outcome; a failure makes cookiecutter remove the folder it created.
+"""
 
 import sys
 
-sys.path.insert(0, {{ template_root() | pyrepr }})
+ERROR = {{ cookiecutter | generate_repository | pyrepr }}
 
-from timm_hub_template.generate import main  # noqa: E402
-
-sys.exit(main({{ cookiecutter | public_context | pyrepr }}, cruft_update={{ cruft_update() | pyrepr }}))
+if ERROR:
+    sys.exit(f"Error: {ERROR}")

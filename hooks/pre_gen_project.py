@@ -1,12 +1,16 @@
 """Refuse bad input before anything is generated.
 
 The checks (timm_hub_template.answers) ran when cookiecutter rendered this file, in its own process where
-timm is already imported; this script only reports their result.
+timm is already imported; this script only reports their result. A folder that passes says it is incomplete
+until the post-generation step has verified it, so that an interrupted run never looks finished.
 """
 
 import sys
+from pathlib import Path
 
 ERROR = {{ cookiecutter | public_context | validation_error | pyrepr }}
 
 if ERROR:
     sys.exit(f"Error: {ERROR}")
+
+Path({{ incomplete_marker.name | pyrepr }}).write_text({{ incomplete_marker.text | pyrepr }})

@@ -34,7 +34,9 @@ def test_command_line_twice_and_batch_mode_give_identical_files(tmp_path):
         assert (
             "Verified: reloaded through the Auto classes, logits, pooled features, processor pixels" in result.stdout
         )
-        assert f"git push -u origin main   (or: hf upload custom-{ARCHITECTURE} {folders[-1]})" in result.stdout
+        assert (
+            f"git push -u origin main   (or: hf upload <owner>/custom-{ARCHITECTURE} {folders[-1]})" in result.stdout
+        )
         assert "Loading weights" not in result.stdout + result.stderr
         assert "Writing model shards" not in result.stdout + result.stderr
     folders.append(batch.generate(ARCHITECTURE, tmp_path / "batch", weights="random"))

@@ -1,17 +1,21 @@
 """One repository from a rendered folder: export, verify, publish, and say what happened.
 
 `generate(project_dir, answers)` is the one path from a folder cookiecutter rendered to a finished repository; the
-post-generation hook (`main`) and batch mode both call it. It exports the weights and Hub files, proves the
-folder loads like timm, then makes the initial commit and the opt-in push, except while `cruft update`
-regenerates the template in a scratch folder to compute its diff. A publishing step that cannot happen is a
-warning: a failing hook would make cookiecutter delete the complete folder.
+post-generation hook (through `hook_outcome`, in cookiecutter's process) and batch mode both call it. It exports
+the weights and Hub files, proves the folder loads like timm, then makes the initial commit and the opt-in push,
+except while `cruft update` regenerates the template in a scratch folder to compute its diff. A publishing step
+that cannot happen is a warning: a failing hook would make cookiecutter delete the complete folder.
+
+Until the verification has passed, the folder holds `GENERATION_INCOMPLETE.txt` (written by the pre-generation
+hook, or here): an interrupted run (Ctrl-C, SIGTERM) leaves no folder when it created it, else one that says so.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import sys
+import signal
+import threading
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +26,22 @@ from timm_hub_template.errors import ExportError, first_line
 
 if TYPE_CHECKING:
     from timm_hub_template.answers import Answers
+
+
+@dataclass(frozen=True)
+class Marker:
+    name: str
+    text: str
+
+
+INCOMPLETE_MARKER = Marker(
+    "GENERATION_INCOMPLETE.txt",
+    "timm-hub-template did not finish this folder: its files are not verified. Delete it and generate again.\n",
+)
+
+
+class Interrupted(Exception):
+    """SIGTERM during a generation, raised like Ctrl-C's KeyboardInterrupt so the same cleanup runs."""
 
 
 @dataclass
@@ -40,15 +60,14 @@ class Summary:
             f"Generated {self.folder} ({size / 1e6:.1f} MB)",
             f"Verified: reloaded through the Auto classes, {', '.join(self.verified)} equal to timm's",
         ]
+        repo_id = self.published.repo_id if "/" in self.published.repo_id else f"<owner>/{self.published.repo_id}"
         if self.published.url:
             lines.append(f"Pushed: {self.published.url}")
         elif self.published.commit:
-            lines.append(
-                f"Next: cd {self.folder} && git remote add origin https://huggingface.co/{self.published.repo_id}"
-            )
-            lines.append(f"      git push -u origin main   (or: hf upload {self.published.repo_id} {self.folder})")
+            lines.append(f"Next: cd {self.folder} && git remote add origin https://huggingface.co/{repo_id}")
+            lines.append(f"      git push -u origin main   (or: hf upload {repo_id} {self.folder})")
         else:
-            lines.append(f"Next: hf upload {self.published.repo_id} {self.folder}")
+            lines.append(f"Next: hf upload {repo_id} {self.folder}")
         return "\n".join(lines)
 
 
@@ -58,13 +77,33 @@ def generate(project_dir: Path, answers: Answers, cruft_update: bool = False) ->
     from timm_hub_template.verify import verify_folder
 
     project_dir = Path(project_dir).resolve()
+    marker = project_dir / INCOMPLETE_MARKER.name
+    marker.write_text(INCOMPLETE_MARKER.text)
     answers, push_problem = (answers, "") if cruft_update else publish.with_hub_owner(answers)
-    with quiet_progress_bars():
+    with quiet_progress_bars(), sigterm_raises():
         reference = export(project_dir, answers)
         verified = verify_folder(project_dir, answers, reference)
+        marker.unlink()
     if cruft_update:
         return Summary(project_dir, verified, publish.Published(repo_id=answers.repo_id))
     return Summary(project_dir, verified, publish.publish_folder(project_dir, answers, push_problem))
+
+
+@contextlib.contextmanager
+def sigterm_raises():
+    """SIGTERM raises `Interrupted` (in the main thread), so an export stops through the cleanup Ctrl-C takes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise Interrupted("terminated (SIGTERM)")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @contextlib.contextmanager
@@ -85,23 +124,23 @@ def quiet_progress_bars():
             logging.enable_progress_bar()
 
 
-def main(context: dict[str, Any], project_dir: str | Path = ".", cruft_update: bool = False) -> int:
-    """The post-generation hook: 0 after printing the summary, 1 with a one-line error on stderr."""
+def hook_outcome(context: dict[str, Any], project_dir: Path, cruft_update: bool = False) -> str:
+    """The post-generation hook's work, run while cookiecutter renders the hook: "" after printing the summary,
+    else the one line the hook reports (cookiecutter then removes the folder it created)."""
     from timm_hub_template import answers as parsing
 
     try:
         answers = parsing.parse(context)
-        print(generate(Path(project_dir), answers, cruft_update).text())
+        print(generate(project_dir, answers, cruft_update).text(), flush=True)
     except (ExportError, parsing.AnswerError) as error:
-        print(f"Error: {error}", file=sys.stderr)
-        return 1
+        return str(error)
+    except (KeyboardInterrupt, Interrupted) as error:
+        return f"interrupted ({type(error).__name__}): the folder was not finished"
     except Exception as error:  # noqa: BLE001 - any failure is reported as one line (traceback on request)
         if os.environ.get("TIMM_HUB_TEMPLATE_DEBUG"):
             traceback.print_exc()
-        print(
-            f"Error: {type(error).__name__} while exporting {context.get('architecture')}: {first_line(error)} "
-            "(set TIMM_HUB_TEMPLATE_DEBUG=1 for the traceback)",
-            file=sys.stderr,
+        return (
+            f"{type(error).__name__} while exporting {context.get('architecture')}: {first_line(error)} "
+            "(set TIMM_HUB_TEMPLATE_DEBUG=1 for the traceback)"
         )
-        return 1
-    return 0
+    return ""

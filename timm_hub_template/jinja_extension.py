@@ -8,7 +8,8 @@ Filters:
 - `validation_error`: the one line the pre-generation hook reports ("" when the answers parse);
 - `import_block`: the sorted import statements of a generated modeling file.
 
-Globals: `project_folder` (a safe output folder), `template_root` and `cruft_update` (for the hooks).
+Globals: `project_folder` (a safe output folder), `cruft_update` and `incomplete_marker` (for the hooks). The
+`generate_repository` filter runs the post-generation work while cookiecutter renders that hook.
 
 Loading the extension also keeps cookiecutter's traceback out of a refused run: the hook has said what is wrong in
 one line, and cookiecutter still reports "Hook script failed".
@@ -92,6 +93,29 @@ def head_pattern(module_name: str) -> str:
     return re.escape(f"timm_model.{module_name}.")
 
 
+def generate_repository(cookiecutter: dict[str, Any]) -> str:
+    """Export, verify and publish the folder cookiecutter rendered, in cookiecutter's own process (torch, timm and
+    transformers are imported once per run); the post-generation hook reports the one-line error ("" on success)."""
+    from timm_hub_template.generate import hook_outcome
+
+    return hook_outcome(public_context(cookiecutter), hook_working_directory(), cruft_update())
+
+
+def hook_working_directory() -> Path:
+    """The folder cookiecutter runs the hook being rendered in: the generated project.
+
+    cookiecutter renders a hook in `hooks.run_script_with_context(script_path, cwd, context)`, then runs it in `cwd`;
+    the context does not hold that folder (cruft does not set `_output_dir`), so it is read from that call.
+    """
+    for frame in _frames():
+        if (
+            frame.f_code.co_name == "run_script_with_context"
+            and frame.f_globals.get("__name__") == "cookiecutter.hooks"
+        ):
+            return Path(frame.f_locals["cwd"]).resolve()
+    raise RuntimeError("generate_repository is rendered by cookiecutter's post-generation hook only")
+
+
 def image_mode(channels: int) -> str:
     """The PIL mode the image processor converts images to, for a model taking `channels` channels."""
     from timm_hub_template.answers import IMAGE_MODES
@@ -125,10 +149,11 @@ def project_folder(repo_name: str) -> str:
 INVALID_FOLDER = ".timm-hub-template-invalid-repo-name"
 
 
-def template_root() -> str:
-    """The template checkout this extension was imported from (cookiecutter and cruft put it on sys.path), so
-    the post-generation hook imports the same `timm_hub_template`; cruft does not set `_repo_dir`."""
-    return str(Path(__file__).resolve().parent.parent)
+def incomplete_marker():
+    """The file that says a folder is not finished (written by the pre-generation hook, removed once verified)."""
+    from timm_hub_template.generate import INCOMPLETE_MARKER
+
+    return INCOMPLETE_MARKER
 
 
 def cruft_update() -> bool:
@@ -161,7 +186,9 @@ class TimmHubExtension(Extension):
         if not any(isinstance(f, _WithoutHookTraceback) for f in hooks_logger.filters):
             hooks_logger.addFilter(_WithoutHookTraceback())
         environment.globals.update(
-            project_folder=project_folder, template_root=template_root, cruft_update=cruft_update
+            project_folder=project_folder,
+            cruft_update=cruft_update,
+            incomplete_marker=incomplete_marker(),
         )
         environment.filters.update(
             pyrepr=pyrepr,
@@ -171,6 +198,7 @@ class TimmHubExtension(Extension):
             repo_name=names.repo_name,
             model_type=names.model_type,
             answers=answers,
+            generate_repository=generate_repository,
             image_mode=image_mode,
             import_block=import_block,
             head_pattern=head_pattern,
