@@ -84,9 +84,9 @@ def generate(project_dir: Path, answers: Answers, cruft_update: bool = False) ->
         reference = export(project_dir, answers)
         verified = verify_folder(project_dir, answers, reference)
         marker.unlink()
-    if cruft_update:
-        return Summary(project_dir, verified, publish.Published(repo_id=answers.repo_id))
-    return Summary(project_dir, verified, publish.publish_folder(project_dir, answers, push_problem))
+        if cruft_update:
+            return Summary(project_dir, verified, publish.Published(repo_id=answers.repo_id))
+        return Summary(project_dir, verified, publish.publish_folder(project_dir, answers, push_problem))
 
 
 @contextlib.contextmanager

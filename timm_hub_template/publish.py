@@ -79,8 +79,8 @@ def git_init(project_dir: Path, message: str) -> str:
         _git(project_dir, "add", "--all")
         _git(project_dir, "commit", "--quiet", "--message", message, env=env)
         return _git(project_dir, "rev-parse", "HEAD")
-    except PublishError:
-        shutil.rmtree(project_dir / ".git", ignore_errors=True)  # no half-made repository
+    except BaseException:  # a failed step or an interrupt: no half-made repository
+        shutil.rmtree(project_dir / ".git", ignore_errors=True)
         raise
 
 
