@@ -17,6 +17,7 @@ from timm_hub_template.answers import AnswerError, Answers, parse
 from timm_hub_template.checkpoints import Checkpoint
 
 BASE = {
+    "dtype": "float32",
     "architecture": "resnet18",
     "weights": "random",
     "checkpoint_key": "auto",
@@ -271,3 +272,8 @@ def test_model_args_of_a_fallback_architecture_are_the_class_arguments():
     assert parsed.data_config["input_size"] == (3, 256, 256)
     message = refusal(architecture="vit_tiny_r_s16_p8_224", model_args='{"img_sise": 256}')
     assert "'img_sise' is not an argument of timm's VisionTransformer" in message and "embed_layer" in message
+
+
+def test_dtype_is_one_of_three():
+    assert answers().dtype == "float32" and answers(dtype="bfloat16").torch_dtype == torch.bfloat16
+    assert refusal(dtype="fp8") == "dtype must be one of float32, bfloat16, float16, not 'fp8'"

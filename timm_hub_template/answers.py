@@ -33,6 +33,8 @@ RESERVED_FOLDER_NAMES = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(
 DATA_CONFIG_KEYS = ("input_size", "interpolation", "mean", "std", "crop_pct", "crop_mode")
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "box", "hamming", "lanczos")
 CROP_MODES = ("center", "squash", "border")
+# The dtypes weights can be published in (torch names, as config.json's `dtype` writes them).
+DTYPES = ("float32", "bfloat16", "float16")
 # The PIL mode of images with this many channels: the image processor converts its inputs to it.
 IMAGE_MODES = {1: "L", 3: "RGB", 4: "RGBA"}
 # Arguments of timm.create_model that are not the architecture's: the template sets them itself.
@@ -63,6 +65,7 @@ class Answers:
     model_args: dict[str, Any]  # keyword arguments of timm.create_model, as JSON
     data_config: dict[str, Any]  # the image processor's timm data config (every key of DATA_CONFIG_KEYS)
     data_config_source: str  # what changed it from the architecture's pretrained config, for the card ("": nothing)
+    dtype: str  # of the published weights: one of DTYPES
     repo_name: str
     module_name: str
     class_prefix: str
@@ -87,6 +90,12 @@ class Answers:
     @property
     def has_head(self) -> bool:
         return self.spec.num_classes > 0
+
+    @property
+    def torch_dtype(self):
+        import torch
+
+        return getattr(torch, self.dtype)
 
 
 def _inspect(architecture: str, num_classes: int | None, model_args_json: str) -> ArchitectureSpec:
@@ -163,6 +172,7 @@ def _parse(frozen_context: str) -> Answers:
         model_args=model_args,
         data_config=resolve_data_config(spec, model_args, {**training_data, **variable_data}),
         data_config_source=" and ".join(source for source, used in sources if used),
+        dtype=_choice(context, "dtype", DTYPES, "float32"),
         repo_name=repo_name,
         module_name=context.get("module_name", ""),
         class_prefix=context.get("class_prefix", ""),
@@ -241,6 +251,13 @@ def _publishing(context: dict[str, str]) -> tuple[str, str, str]:
     if len(description) > 300 or not description.isprintable():
         raise AnswerError("description must be one line of at most 300 printable characters")
     return owner, license_id, description.strip()
+
+
+def _choice(context: dict[str, str], variable: str, choices: tuple[str, ...], default: str) -> str:
+    value = context.get(variable, default).strip()
+    if value not in choices:
+        raise AnswerError(f"{variable} must be one of {', '.join(choices)}, not {value!r}")
+    return value
 
 
 def _yes_no(context: dict[str, str], variable: str) -> bool:

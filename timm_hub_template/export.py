@@ -40,7 +40,7 @@ def export(project_dir: Path, answers: Answers) -> Reference:
         processing = generated[f"image_processing_{module}"]
         reference_model = weights.load_reference(answers)
         model = build_with_weights(modeling, answers, reference_model)
-        reference = run_reference(reference_model, answers.data_config["input_size"])
+        reference = run_reference(reference_model, answers.data_config["input_size"], answers.torch_dtype)
         save_model(model, modeling, prefix, module, project_dir)
         processor = getattr(processing, f"{prefix}ImageProcessor")()
         processor.register_for_auto_class("AutoImageProcessor")

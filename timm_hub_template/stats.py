@@ -67,13 +67,14 @@ def measure(model: Any, input_size: tuple[int, int, int], meta_model: Any | None
     `meta_model`, the same architecture built on the meta device, is tried first; `model` runs only if it fails.
     """
     params = sum(parameter.numel() for parameter in model.parameters())
+    dtype = next(model.parameters()).dtype
     counts = None
     if meta_model is not None:
         try:
             counts = _count(meta_model.eval(), torch.zeros(1, *input_size, device="meta"))
         except Exception:  # noqa: BLE001 - data-dependent code cannot run on meta tensors: count for real below
             counts = None
-    macs, activations = counts or _count(model.eval(), torch.zeros(1, *input_size))
+    macs, activations = counts or _count(model.eval(), torch.zeros(1, *input_size, dtype=dtype))
     return ModelStats(params, macs, activations, tuple(input_size))
 
 

@@ -27,16 +27,21 @@ class Reference:
     pre_logits: Any
 
 
-def run_reference(reference: Any, input_size: tuple[int, ...]) -> Reference:
-    """timm's own outputs on a fixed random batch, to compare the saved folder with."""
+def run_reference(reference: Any, input_size: tuple[int, ...], dtype: Any) -> Reference:
+    """timm's own outputs on a fixed random batch in `dtype`, to compare the saved folder with.
+
+    One pass through the features: the logits and the pooled features are timm's `forward_head` of them, as
+    timm's `forward` computes its logits.
+    """
     import torch
 
     generator = torch.Generator().manual_seed(0)
-    pixel_values = torch.randn(2, *input_size, generator=generator)
+    pixel_values = torch.randn(2, *input_size, generator=generator).to(dtype)
     reference.eval()
     with torch.inference_mode():
         features = reference.forward_features(pixel_values)
-        return Reference(pixel_values, reference(pixel_values), reference.forward_head(features, pre_logits=True))
+        logits = reference.forward_head(features)
+        return Reference(pixel_values, logits, reference.forward_head(features, pre_logits=True))
 
 
 def sample_image(channels: int):

@@ -26,10 +26,12 @@ def load_reference(answers: Answers):
     spec = answers.spec
     if answers.weights == "random":
         torch.manual_seed(0)  # the same random weights on every run
-        return timm.create_model(spec.full_name, pretrained=False, **spec.create_kwargs)
-    if answers.weights == "pretrained":
-        return _load_pretrained(answers)
-    return _load_checkpoint(answers)
+        model = timm.create_model(spec.full_name, pretrained=False, **spec.create_kwargs)
+    elif answers.weights == "pretrained":
+        model = _load_pretrained(answers)
+    else:
+        return _load_checkpoint(answers)  # cast tensor by tensor while loading
+    return model.to(answers.torch_dtype)
 
 
 def _load_pretrained(answers: Answers):
@@ -58,7 +60,10 @@ def _load_checkpoint(answers: Answers):
         raise ExportError(str(error)) from error
     # safetensors hands out tensors at unaligned addresses, which select other CPU kernels (outputs then differ
     # in the last bits from timm's own load_state_dict). Copy those, one tensor at a time.
+    # In the published dtype, one tensor at a time (integer buffers stay as they are).
     for key, tensor in state_dict.items():
+        if tensor.is_floating_point() and tensor.dtype != answers.torch_dtype:
+            state_dict[key] = tensor = tensor.to(answers.torch_dtype)
         if tensor.data_ptr() % 64:
             state_dict[key] = tensor.clone()
     with torch.device("meta"):
@@ -68,7 +73,7 @@ def _load_checkpoint(answers: Answers):
     if not materialize_buffers(reference):  # a buffer timm cannot recompute: build for real instead
         reference = timm.create_model(spec.full_name, pretrained=False, **spec.create_kwargs)
         reference.load_state_dict(state_dict, strict=True, assign=True)
-    return reference
+    return reference.to(answers.torch_dtype)  # the non-persistent buffers timm computed
 
 
 def materialize_buffers(model: Any) -> bool:
