@@ -40,7 +40,7 @@ class Provenance:
 
     template_version: str
     weights: str  # one sentence: timm's release at a Hub revision, a checkpoint file, or random
-    weights_sha256: str  # of model.safetensors
+    weights_sha256: dict[str, str]  # of model.safetensors, or of each shard
     versions: dict[str, str]  # package -> version
 
 

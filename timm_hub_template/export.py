@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from timm_hub_template import __version__, card, stats, weights
+from timm_hub_template import __version__, card, safetensors_stream, stats, weights
 from timm_hub_template.formatting import format_python_files
 from timm_hub_template.verify import Reference, run_reference
 
@@ -54,7 +54,7 @@ def export(project_dir: Path, answers: Answers) -> Reference:
     provenance = card.Provenance(
         template_version=template_version(),
         weights=weights_origin,
-        weights_sha256=weights.sha256(project_dir / "model.safetensors"),
+        weights_sha256={path.name: weights.sha256(path) for path in sorted(project_dir.glob("model*.safetensors"))},
         versions=library_versions(),
     )
     card.write_model_card(project_dir, answers, model_stats, provenance)
@@ -146,7 +146,11 @@ def build_with_weights(modeling: Any, answers: Answers, reference: Any):
 
 
 def save_model(model: Any, modeling: Any, prefix: str, module: str, project_dir: Path) -> None:
-    """save_pretrained with every Auto class in `auto_map` (Transformers only adds the saved model's class)."""
+    """What `save_pretrained` writes, with every Auto class in `auto_map` (Transformers only adds the saved model's
+    class), and the weights streamed into safetensors one tensor at a time (no second copy in memory)."""
+    from transformers.dynamic_module_utils import custom_object_save
+    from transformers.modeling_utils import remove_tied_weights_from_state_dict
+
     config_class = getattr(modeling, f"{prefix}Config")
     config_class.register_for_auto_class()
     getattr(modeling, f"{prefix}Model").register_for_auto_class("AutoModel")
@@ -159,7 +163,10 @@ def save_model(model: Any, modeling: Any, prefix: str, module: str, project_dir:
     if hasattr(modeling, f"{prefix}Backbone"):
         getattr(modeling, f"{prefix}Backbone").register_for_auto_class("AutoBackbone")
         model.config.auto_map["AutoBackbone"] = f"modeling_{module}.{prefix}Backbone"
-    model.save_pretrained(project_dir)
-    # Transformers writes the weights through a private temporary file (mode 0600); give them the mode the other
-    # files got from the umask, so that a shared checkout or a container can read them.
-    (project_dir / "model.safetensors").chmod((project_dir / "config.json").stat().st_mode & 0o777)
+    # As save_pretrained: the dtype and class in the config, the code files, config.json.
+    model.config.dtype = str(model.dtype).removeprefix("torch.")
+    model.config.architectures = [type(model).__name__]
+    custom_object_save(model, project_dir, config=model.config)
+    model.config.save_pretrained(project_dir)
+    state_dict = remove_tied_weights_from_state_dict(model.state_dict(), model)
+    safetensors_stream.save_sharded(state_dict, project_dir, model.num_parameters())

@@ -1,0 +1,64 @@
+"""Issue 13: the weights are written one tensor at a time, as safetensors writes them, and sharded like Transformers."""
+
+import json
+import shutil
+
+import pytest
+import timm
+import torch
+from safetensors.torch import load_file
+from safetensors.torch import save_file as safetensors_save_file
+from transformers import AutoModelForImageClassification
+
+from timm_hub_template import batch
+from timm_hub_template.safetensors_stream import save_file, save_sharded
+
+
+def test_files_are_byte_identical_to_safetensors_own(tmp_path):
+    tensors = dict(timm.create_model("resnet18").state_dict())  # float32 weights, int64 counters
+    tensors |= {
+        "half": torch.randn(3, 5).half(),
+        "brain": torch.randn(2, 2).bfloat16(),
+        "flag": torch.tensor(True),
+        "scalar": torch.tensor(2.5, dtype=torch.float64),
+        "empty": torch.zeros(0, 4),
+        "transposed": torch.randn(4, 6).t(),  # not contiguous
+        "bytes": torch.arange(7, dtype=torch.uint8),
+    }
+    safetensors_save_file(
+        {key: value.contiguous() for key, value in tensors.items()},
+        tmp_path / "theirs.safetensors",
+        metadata={"format": "pt"},
+    )
+    save_file(tensors, tmp_path / "ours.safetensors", metadata={"format": "pt"})
+    assert (tmp_path / "ours.safetensors").read_bytes() == (tmp_path / "theirs.safetensors").read_bytes()
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory):
+    return batch.generate("mobilenetv3_small_050", tmp_path_factory.mktemp("shards"), weights="random", git_init="no")
+
+
+def test_shards_and_index_load_through_transformers(generated, tmp_path):
+    sharded = tmp_path / "sharded"
+    shutil.copytree(generated, sharded)
+    (sharded / "model.safetensors").unlink()
+    state_dict = load_file(generated / "model.safetensors")
+    files = save_sharded(state_dict, sharded, total_parameters=123, max_shard_size="1MB")
+    shards = sorted(name for name in files if name.endswith(".safetensors"))
+    assert len(shards) > 1 and shards[0] == f"model-00001-of-{len(shards):05d}.safetensors"
+    index = json.loads((sharded / "model.safetensors.index.json").read_text())
+    assert set(index["weight_map"]) == set(state_dict) and set(index["weight_map"].values()) == set(shards)
+    assert index["metadata"]["total_parameters"] == 123
+    pixels = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+    models = [
+        AutoModelForImageClassification.from_pretrained(folder, trust_remote_code=True).eval()
+        for folder in (generated, sharded)
+    ]
+    with torch.inference_mode():
+        assert torch.equal(models[0](pixels).logits, models[1](pixels).logits)
+
+
+def test_small_models_stay_one_file(generated):
+    assert (generated / "model.safetensors").is_file()
+    assert not (generated / "model.safetensors.index.json").exists()
