@@ -2,9 +2,13 @@
 
 safetensors' `save_file` first turns every tensor of a file into bytes (a second copy of the weights) and then
 writes them. The format is simple: an 8-byte little-endian header length, a JSON header with each tensor's dtype,
-shape and byte range, then the tensors' bytes. `save_file` here writes the same file, byte for byte (tested against
-safetensors' own), straight from each tensor's memory. Shards above `max_shard_size` and their index are planned by
-huggingface_hub's `split_torch_state_dict_into_shards` and written as Transformers' `save_pretrained` writes them.
+shape and byte range, then the tensors' bytes, without gaps. `save_file` here writes such a file straight from each
+tensor's memory, and lays it out so that loading it memory-mapped needs no copies: the data starts at a multiple of
+64 bytes (the header is padded with spaces) and the tensors whose sizes are multiples of 64 bytes come first, so
+they all start 64-byte aligned, the alignment CPU kernels pick their code paths by (an unaligned tensor computes
+other last bits). The rest follow as safetensors orders them (larger dtypes first, then by name). Shards above
+`max_shard_size` and their index are planned by huggingface_hub's `split_torch_state_dict_into_shards` and
+written as Transformers' `save_pretrained` writes them.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import struct
 from pathlib import Path
 from typing import Any
 
+ALIGNMENT = 64
 # safetensors' dtype names, in the order it lays tensors out: larger dtypes first, then by name.
 _DTYPE_NAMES = ("I64", "F64", "F32", "I32", "BF16", "F16", "I16", "I8", "U8", "BOOL")
 
@@ -39,10 +44,14 @@ def _dtype_name(tensor: Any) -> str:
 
 
 def save_file(tensors: dict[str, Any], path: Path, metadata: dict[str, str] | None = None) -> None:
-    """`safetensors.torch.save_file`, writing each tensor's bytes directly (one tensor in memory at a time)."""
+    """A safetensors file of `tensors`, written one tensor at a time, with 64-byte aligned tensors first."""
     import torch
 
-    order = sorted(tensors, key=lambda name: (_DTYPE_NAMES.index(_dtype_name(tensors[name])), name))
+    def layout(name: str) -> tuple[bool, int, str]:
+        tensor = tensors[name]
+        return (tensor.numel() * tensor.element_size()) % ALIGNMENT != 0, _DTYPE_NAMES.index(_dtype_name(tensor)), name
+
+    order = sorted(tensors, key=layout)
     header: dict[str, Any] = {"__metadata__": metadata} if metadata else {}
     offset = 0
     for name in order:
@@ -55,7 +64,7 @@ def save_file(tensors: dict[str, Any], path: Path, metadata: dict[str, str] | No
         }
         offset += size
     encoded = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
-    encoded += b" " * (-len(encoded) % 8)  # the data starts 8-byte aligned, as safetensors pads it
+    encoded += b" " * (-(8 + len(encoded)) % ALIGNMENT)  # the data starts 64-byte aligned
     with open(path, "wb") as file:
         file.write(struct.pack("<Q", len(encoded)))
         file.write(encoded)
