@@ -14,6 +14,13 @@ def main(argv: list[str] | None = None) -> int:
     batch.add_argument("architectures", nargs="+", help="timm names or globs, e.g. 'resnet*'")
     batch.add_argument("--output", type=Path, default=Path("."), help="folder to generate into (default: .)")
     batch.add_argument("--weights", default="random", help="pretrained, random (default) or a checkpoint path")
+    batch.add_argument(
+        "--shard",
+        type=parse_shard,
+        default=(0, 1),
+        metavar="I/N",
+        help="generate only shard I of N (0 <= I < N): N machines with indices 0..N-1 cover the names without overlap",
+    )
     sweep = commands.add_parser("sweep", help="generate and check every architecture (the coverage table)")
     sweep.add_argument("architectures", nargs="*", default=["*"], help="names or globs (default: all)")
     sweep.add_argument("--workers", type=int, default=2)
@@ -31,13 +38,21 @@ def main(argv: list[str] | None = None) -> int:
         return sweep_mode.main(names, args.workers, args.max_params, args.output, args.report_only)
 
     try:
-        architectures = batch_mode.expand(args.architectures)
+        architectures = batch_mode.shard(batch_mode.expand(args.architectures), *args.shard)
     except ValueError as error:
         print(f"Error: {error}", file=sys.stderr)
         return 2
     outcomes = batch_mode.run(architectures, args.output, weights=args.weights)
     print(batch_mode.summary(outcomes))
     return 0 if all(outcome.ok for outcome in outcomes) else 1
+
+
+def parse_shard(value: str) -> tuple[int, int]:
+    """`I/N` as (I, N), with 0 <= I < N, e.g. a Slurm array's or a Kubernetes indexed Job's index and count."""
+    index, _, count = value.partition("/")
+    if not (index.isdigit() and count.isdigit() and int(index) < int(count)):
+        raise argparse.ArgumentTypeError(f"--shard {value!r} must be I/N with 0 <= I < N, like 0/4")
+    return int(index), int(count)
 
 
 if __name__ == "__main__":

@@ -47,6 +47,12 @@ def expand(patterns: list[str]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+def shard(names: list[str], index: int, count: int) -> list[str]:
+    """Every `count`-th name from `index` on: `count` workers with indices 0..count-1 cover `names` exactly once,
+    each with a mix of families (neighbouring names are alike, so a contiguous split would not balance)."""
+    return names[index::count]
+
+
 def render_context(overrides: dict[str, Any], output_dir: Path) -> dict[str, Any]:
     """The cookiecutter context a `cookiecutter --no-input <template> key=value ...` run would have."""
     from cookiecutter.generate import generate_context

@@ -1,8 +1,8 @@
 """The weights to publish, held by timm's own model (the reference the generated folder is compared with).
 
 `load_reference(answers)` builds timm's model with the answers' arguments (`timm.create_model(architecture,
-num_classes=..., **model_args)`) and gives it the weights: timm's pretrained release, timm's random
-initialisation with seed 0, or a checkpoint file whose every key and shape is checked first.
+num_classes=..., **model_args)`) and gives it the weights, in the answers' dtype: timm's pretrained release,
+timm's random initialisation with seed 0, or a checkpoint file whose every key and shape is checked first.
 """
 
 from __future__ import annotations
@@ -25,8 +25,14 @@ def load_reference(answers: Answers):
 
     spec = answers.spec
     if answers.weights == "random":
-        torch.manual_seed(0)  # the same random weights on every run
-        model = timm.create_model(spec.full_name, pretrained=False, **spec.create_kwargs)
+        # Initialised in the published dtype: a model is never held in float32 first (a 7B model would need 27 GB).
+        previous = torch.get_default_dtype()
+        torch.set_default_dtype(answers.torch_dtype)
+        try:
+            torch.manual_seed(0)  # the same random weights on every run
+            model = timm.create_model(spec.full_name, pretrained=False, **spec.create_kwargs)
+        finally:
+            torch.set_default_dtype(previous)
     elif answers.weights == "pretrained":
         model = _load_pretrained(answers)
     else:
