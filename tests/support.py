@@ -20,6 +20,16 @@ def bake(output_dir: Path, **context: Any) -> Path:
     return Path(cookiecutter(str(TEMPLATE_DIR), no_input=True, extra_context=context, output_dir=str(output_dir)))
 
 
+def bake_in_subprocess(output_dir: Path, **context: Any) -> Path:
+    """The cookiecutter command line in a fresh process, which reads the environment (HF_* variables) as it starts,
+    like a user's run; its output goes to this process's stdout and stderr."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    variables = [f"{key}={value}" for key, value in context.items()]
+    command = [sys.executable, "-m", "cookiecutter", "--no-input", "-o", str(output_dir), str(TEMPLATE_DIR)]
+    subprocess.run([*command, *variables], check=True)
+    return output_dir / context.get("repo_name", f"custom-{str(context['architecture']).split('.')[0]}")
+
+
 def save_timm_checkpoint(architecture: str, path: Path, seed: int = 0) -> Path:
     """A timm-format checkpoint (timm's own state dict of a randomly initialised model) as safetensors."""
     import timm

@@ -11,7 +11,7 @@ import timm
 import torch
 from huggingface_hub import ModelCard
 from PIL import Image
-from support import HUB_REVISION, bake, save_timm_checkpoint, seed_hub_cache
+from support import HUB_REVISION, bake, bake_in_subprocess, save_timm_checkpoint, seed_hub_cache
 
 CNN = "resnet18.a1_in1k"  # convolutions and one linear layer
 VIT = "vit_tiny_patch16_224.augreg_in21k_ft_in1k"  # attention products counted too
@@ -29,7 +29,9 @@ def cards(tmp_path_factory):
         for architecture, extra in ((CNN, {"hub_owner": OWNER, "description": DESCRIPTION}), (VIT, {})):
             weights = save_timm_checkpoint(architecture, root / f"{architecture}.safetensors", seed=3)
             seed_hub_cache(root / "hub", f"timm/{architecture}", weights)
-            folders[architecture] = bake(root / "out", architecture=architecture, weights="pretrained", **extra)
+            folders[architecture] = bake_in_subprocess(
+                root / "out", architecture=architecture, weights="pretrained", **extra
+            )
     return folders
 
 

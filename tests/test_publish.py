@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from fake_hub import FakeHub, allow_calls_to_fake_hub
-from support import TEMPLATE_DIR, bake
+from support import TEMPLATE_DIR, bake, bake_in_subprocess
 
 from timm_hub_template import batch
 
@@ -98,7 +98,9 @@ def test_no_nested_repository_inside_an_existing_one(tmp_path, capfd):
 
 
 def test_push_uploads_every_file_to_the_token_owners_repo(tmp_path, hub, capfd):
-    folder = bake(tmp_path / "out", architecture=ARCHITECTURE, weights="random", push_to_hub="yes", private="yes")
+    folder = bake_in_subprocess(
+        tmp_path / "out", architecture=ARCHITECTURE, weights="random", push_to_hub="yes", private="yes"
+    )
 
     repo_id = f"{hub.user}/{REPO_NAME}"
     assert [(body["name"], body.get("visibility", body.get("private"))) for body in hub.created] in (
@@ -151,7 +153,7 @@ def test_failed_generation_is_never_pushed(tmp_path, hub):
 
 def test_push_without_token_leaves_the_complete_folder_and_says_why(tmp_path, hub, monkeypatch, capfd):
     monkeypatch.delenv("HF_TOKEN")
-    folder = bake(tmp_path / "out", architecture=ARCHITECTURE, weights="random", push_to_hub="yes")
+    folder = bake_in_subprocess(tmp_path / "out", architecture=ARCHITECTURE, weights="random", push_to_hub="yes")
 
     assert hub.requests == [] and hub.commits == []
     assert {"model.safetensors", "config.json", "README.md", f"modeling_{ARCHITECTURE}.py"} <= set(
@@ -170,7 +172,9 @@ def test_push_to_an_unreachable_hub_leaves_the_complete_folder(tmp_path, monkeyp
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
     monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
     monkeypatch.setenv("HF_TOKEN", "hf_test_token")
-    folder = bake(tmp_path / "out", architecture=ARCHITECTURE, weights="random", push_to_hub="yes", hub_owner="acme")
+    folder = bake_in_subprocess(
+        tmp_path / "out", architecture=ARCHITECTURE, weights="random", push_to_hub="yes", hub_owner="acme"
+    )
 
     assert (folder / "model.safetensors").is_file()
     error = capfd.readouterr().err

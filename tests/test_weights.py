@@ -3,7 +3,7 @@
 import hashlib
 
 from safetensors.torch import load_file
-from support import bake, check_folder, save_timm_checkpoint, seed_hub_cache
+from support import bake, bake_in_subprocess, check_folder, save_timm_checkpoint, seed_hub_cache
 
 ARCHITECTURE = "mobilenetv3_small_100.lamb_in1k"
 
@@ -15,7 +15,7 @@ def test_pretrained_weights_come_from_the_hf_cache_unchanged(tmp_path, monkeypat
     monkeypatch.setenv("HF_HUB_CACHE", str(cache))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
 
-    folder = bake(tmp_path / "out", architecture=ARCHITECTURE, weights="pretrained")
+    folder = bake_in_subprocess(tmp_path / "out", architecture=ARCHITECTURE, weights="pretrained")
 
     saved = load_file(folder / "model.safetensors")
     expected = load_file(cached)

@@ -54,8 +54,11 @@ def sample_image(channels: int):
 def verify_folder(project_dir: Path, answers: Answers, reference: Reference) -> list[str]:
     """Reload through the Auto classes, as users will, and require timm's exact outputs; returns what was checked.
 
-    Models load outside inference mode, as users load them: parameters created in inference mode do not
-    require grad, which changes the attention kernel PyTorch picks (pit's outputs then differ in the last bits).
+    One forward pass: `AutoModel`'s features and pooled features, then the logits of the classifier that
+    `AutoModelForImageClassification` loads, from those features (its `forward_head`). Both must load every
+    weight of the folder (Transformers would otherwise initialise what is missing and only warn). Models load
+    outside inference mode, as users load them: parameters created in inference mode do not require grad, which
+    changes the attention kernel PyTorch picks (pit's outputs then differ in the last bits).
     """
     import torch
     from timm.data import create_transform
@@ -66,20 +69,27 @@ def verify_folder(project_dir: Path, answers: Answers, reference: Reference) -> 
             difference = (actual - expected).abs().max().item() if actual.shape == expected.shape else "shape"
             raise ExportError(f"{what} of the saved folder differ from timm's (max abs diff {difference})")
 
-    folder = str(project_dir)
-    checked = []
-    if answers.has_head:
-        classifier = AutoModelForImageClassification.from_pretrained(folder, trust_remote_code=True).eval()
-        with torch.inference_mode():
-            require_equal("logits", classifier(reference.pixel_values).logits, reference.logits)
-        del classifier
-        checked.append("logits")
-    features = AutoModel.from_pretrained(folder, trust_remote_code=True).eval()
+    def load(auto_class: Any) -> Any:
+        model, info = auto_class.from_pretrained(str(project_dir), trust_remote_code=True, output_loading_info=True)
+        problems = {kind: keys for kind, keys in info.items() if keys}
+        if problems:
+            raise ExportError(f"{auto_class.__name__} did not load the saved weights as they are: {problems}")
+        return model.eval()
+
+    features_model = load(AutoModel)
     with torch.inference_mode():
-        require_equal("pooled features", features(reference.pixel_values).pooler_output, reference.pre_logits)
-    del features
-    processor = AutoImageProcessor.from_pretrained(folder, trust_remote_code=True)
+        outputs = features_model(reference.pixel_values)
+    del features_model
+    require_equal("pooled features", outputs.pooler_output, reference.pre_logits)
+    checked = ["pooled features"]
+    if answers.has_head:
+        classifier = load(AutoModelForImageClassification)
+        with torch.inference_mode():
+            require_equal("logits", classifier.timm_model.forward_head(outputs.last_hidden_state), reference.logits)
+        del classifier
+        checked.insert(0, "logits")
+    processor = AutoImageProcessor.from_pretrained(str(project_dir), trust_remote_code=True)
     image = sample_image(answers.data_config["input_size"][0])
     expected = create_transform(**answers.data_config, is_training=False)(image).unsqueeze(0)
     require_equal("image-processor pixels", processor(image, return_tensors="pt")["pixel_values"], expected)
-    return [*checked, "pooled features", "processor pixels"]
+    return [*checked, "processor pixels"]
