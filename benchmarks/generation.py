@@ -14,6 +14,11 @@ the ratios template / timm, and the peak above the import floor in copies of the
 against one cookiecutter process per architecture, for a few small architectures.
 
     python benchmarks/generation.py --repeats 3
+
+`--template-only` runs just the template, with the variables given after `--set` (the giant of the README):
+
+    python benchmarks/generation.py --template-only --architectures vit_7b_patch16_dinov3 --repeats 1 \
+        --set weights=random dtype=bfloat16
 """
 
 from __future__ import annotations
@@ -136,9 +141,23 @@ def main() -> None:
     parser.add_argument("--architectures", nargs="+", default=["resnet50d", "vit_large_patch16_224"])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--small", nargs="+", default=SMALL, help="architectures for batch mode's comparison")
+    parser.add_argument("--template-only", action="store_true", help="time the template alone, with --set variables")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="template variables")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as directory:
         work = Path(directory)
+        if args.template_only:
+            for architecture in args.architectures:
+                runs = [
+                    measured(template_command(architecture, "random", work / f"{architecture}-{repeat}", *args.set))
+                    for repeat in range(args.repeats)
+                ]
+                print(
+                    f"{architecture} ({' '.join(args.set)}): {median([wall for wall, _, _ in runs]):.0f} s, "
+                    f"peak RSS {median([peak for _, peak, _ in runs]) / 1024:.1f} GiB (median of {args.repeats})",
+                    flush=True,
+                )
+            return
         floor = median([measured([PYTHON, "-c", IMPORTS])[1] for _ in range(args.repeats)])
         print(
             f"Import floor (cookiecutter, torch, timm, transformers): {floor:.0f} MiB; medians of {args.repeats} runs\n"

@@ -34,3 +34,21 @@ def test_weights_are_published_in_the_dtype_and_match_timm_cast_to_it(tmp_path, 
     assert f"- **Weights dtype:** {dtype}" in (folder / "README.md").read_text()
     upcast = AutoModelForImageClassification.from_pretrained(folder, trust_remote_code=True, dtype=torch.float32)
     assert upcast.dtype == torch.float32
+
+
+def test_the_giant_generates_on_the_meta_device(tmp_path):
+    """vit_7b_patch16_dinov3 (6.7 B parameters): the generated model's keys and shapes equal timm's, built on the
+    meta device; in bfloat16 its weights are 13.4 GB, which one copy on this 24 GiB machine holds."""
+    from timm_hub_template import batch
+    from timm_hub_template.answers import parse
+    from timm_hub_template.jinja_extension import public_context
+
+    folder = batch.check_structure("vit_7b_patch16_dinov3", tmp_path)
+    assert (folder / "modeling_vit_7b_patch16_dinov3.py").is_file()
+    context = batch.render_context({"architecture": "vit_7b_patch16_dinov3", "dtype": "bfloat16"}, tmp_path)
+    answers = parse(public_context(context["cookiecutter"]))
+    with torch.device("meta"):
+        model = timm.create_model("vit_7b_patch16_dinov3", **answers.spec.create_kwargs)
+    parameters = sum(parameter.numel() for parameter in model.parameters())
+    assert 6.5e9 < parameters < 7e9
+    assert parameters * torch.finfo(answers.torch_dtype).bits // 8 < 14 * 2**30
