@@ -61,7 +61,7 @@ class Answers:
     checkpoint: checkpoints.Checkpoint | None  # the file, the entry published, timm's training args
     num_classes: int | None  # head size: None keeps the architecture's
     labels: tuple[str, ...]  # class names in index order; () leaves Transformers' LABEL_<i>
-    labels_source: str  # where the names came from, for the card ("" when there are none)
+    labels_source: str  # where the names came from, for the card ("" for none and for ImageNet's own)
     model_args: dict[str, Any]  # keyword arguments of timm.create_model, as JSON
     data_config: dict[str, Any]  # the image processor's timm data config (every key of DATA_CONFIG_KEYS)
     data_config_source: str  # what changed it from the architecture's pretrained config, for the card ("": nothing)

@@ -34,7 +34,6 @@ class Checkpoint:
 
     path: Path
     key: str  # the entry whose weights are published ("state_dict_ema", "state_dict", ...), "" for a bare state dict
-    entries: tuple[str, ...]  # the file's top-level entries ("state_dict", "optimizer", "args", ...)
     training_args: dict[str, Any]  # vars(args) of timm's train.py, as JSON values; {} without
     shapes: dict[str, tuple[int, ...]]  # of the published weights, by timm's parameter name
 
@@ -79,7 +78,7 @@ def inspect_file(path: Path, key_choice: str = "auto") -> Checkpoint:
             raise CheckpointError(f"cannot read checkpoint {path}: {type(error).__name__}: {error}") from error
         if key_choice == "state_dict_ema":
             raise CheckpointError(f"{path.name} holds one state dict, no EMA weights: use checkpoint_key=auto")
-        return Checkpoint(path, "", (), {}, shapes)
+        return Checkpoint(path, "", {}, shapes)
     contents = load(path, mmap=True)
     key = _published_key(contents, key_choice, path)
     state_dict = state_dict_of(contents, key, path)
@@ -87,7 +86,6 @@ def inspect_file(path: Path, key_choice: str = "auto") -> Checkpoint:
     return Checkpoint(
         path=path,
         key=key,
-        entries=tuple(str(entry) for entry in contents) if key else (),
         training_args=_json_values(vars(args)) if isinstance(args, argparse.Namespace) else {},
         shapes={name: tuple(tensor.shape) for name, tensor in state_dict.items()},
     )
