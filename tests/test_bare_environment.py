@@ -1,6 +1,7 @@
 """Issue 10: `cookiecutter <template>` from an environment that has only cookiecutter (what `pipx install cookiecutter`
 gives), and the package metadata that installs what the template needs."""
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -44,8 +45,10 @@ def test_missing_packages_are_named_in_one_line(bare_python, tmp_path):
 
 
 def test_package_metadata_requires_what_the_template_needs(tmp_path):
+    source = tmp_path / "source"  # a copy: pip builds in the source tree (build/, *.egg-info)
+    shutil.copytree(TEMPLATE_DIR, source, ignore=shutil.ignore_patterns(".venv", ".git", "build", "*.egg-info"))
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path), str(TEMPLATE_DIR)], check=True
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path), str(source)], check=True
     )
     (wheel,) = tmp_path.glob("timm_hub_template-*.whl")
     with zipfile.ZipFile(wheel) as archive:
