@@ -2,7 +2,8 @@
 
 Usage: python check_compat.py FOLDER ARCHITECTURE WEIGHTS.safetensors
 Run with a folder holding another Transformers version first on PYTHONPATH. Prints one JSON line: check_folder's
-measurements, the versions that ran, and the backbone's feature maps compared with timm's `forward_intermediates`.
+measurements, the versions that ran, the backbone's feature maps compared with timm's `forward_intermediates`, the
+loss from labels, hidden states, and timm's checkpointing through Transformers' method.
 """
 
 import json
@@ -39,6 +40,33 @@ def check_backbone(folder: str, architecture: str, weights: str) -> dict:
     }
 
 
+def check_training(folder: str, architecture: str, weights: str) -> dict:
+    """Loss from labels, hidden states, and timm's checkpointing turned on through Transformers' method."""
+    model = transformers.AutoModelForImageClassification.from_pretrained(folder, trust_remote_code=True)
+    reference = timm.create_model(architecture, pretrained=False, num_classes=model.config.num_labels)
+    state_dict = load_file(weights)
+    reference.load_state_dict({key.removeprefix("timm_model."): value for key, value in state_dict.items()})
+    reference.eval()
+    model.eval()
+    pixel_values = torch.randn(2, 3, *config_size(reference), generator=torch.Generator().manual_seed(3))
+    labels = torch.tensor([1, 2])
+    with torch.no_grad():
+        outputs = model(pixel_values, labels=labels, output_hidden_states=True)
+        _, intermediates = reference.forward_intermediates(pixel_values)
+    expected_loss = torch.nn.functional.cross_entropy(outputs.logits, labels)
+    # activation_checkpointing_enable from Transformers 5.23; gradient_checkpointing_enable before.
+    enable = getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable
+    enable()
+    model.train()
+    model(pixel_values[:1], labels=labels[:1]).loss.backward()
+    return {
+        "loss_equal": bool(torch.allclose(outputs.loss, expected_loss, rtol=0, atol=1e-6)),
+        "hidden_states_equal": len(outputs.hidden_states) == len(intermediates)
+        and all(map(torch.equal, outputs.hidden_states, intermediates)),
+        "checkpointing": bool(getattr(model.timm_model, "grad_checkpointing", False)),
+    }
+
+
 def config_size(model: torch.nn.Module) -> tuple[int, int]:
     return tuple(timm.data.resolve_data_config(model=model)["input_size"][1:])
 
@@ -52,5 +80,6 @@ if __name__ == "__main__":
         "timm": timm.__version__,
         **check_folder(folder, architecture, weights),
         **check_backbone(folder, architecture, weights),
+        **check_training(folder, architecture, weights),
     }
     print(json.dumps(report))
