@@ -1,8 +1,8 @@
 """`check_folder.py` under another Transformers version, plus the backbone: the compatibility matrix's check.
 
-Usage: python check_compat.py FOLDER ARCHITECTURE WEIGHTS.safetensors
-Run with a folder holding another Transformers version first on PYTHONPATH. Prints one JSON line: check_folder's
-measurements, the versions that ran, the backbone's feature maps compared with timm's `forward_intermediates`, the
+Usage: python check_compat.py FOLDER ARCHITECTURE WEIGHTS.safetensors [FOLDER ARCHITECTURE WEIGHTS ...]
+Run with a folder holding another Transformers (or timm) version first on PYTHONPATH. Prints one JSON line: the
+versions that ran and, per architecture, check_folder's measurements, the backbone's feature maps compared with timm's `forward_intermediates`, the
 loss from labels, hidden states, and timm's checkpointing through Transformers' method.
 """
 
@@ -71,15 +71,25 @@ def config_size(model: torch.nn.Module) -> tuple[int, int]:
     return tuple(timm.data.resolve_data_config(model=model)["input_size"][1:])
 
 
+def check(folder: str, architecture: str, weights: str) -> dict:
+    try:
+        return {
+            **check_folder(folder, architecture, weights),
+            **check_backbone(folder, architecture, weights),
+            **check_training(folder, architecture, weights),
+        }
+    except Exception as error:  # noqa: BLE001 - reported: one architecture failing must not hide the others
+        return {"error": f"{type(error).__name__}: {error}"[:2000]}
+
+
 if __name__ == "__main__":
-    folder, architecture, weights = sys.argv[1:4]
+    arguments = sys.argv[1:]
     report = {
         "transformers": transformers.__version__,
         "huggingface_hub": huggingface_hub.__version__,
         "transformers_path": transformers.__file__,
         "timm": timm.__version__,
-        **check_folder(folder, architecture, weights),
-        **check_backbone(folder, architecture, weights),
-        **check_training(folder, architecture, weights),
+        "timm_path": timm.__file__,
+        "repos": {arguments[i + 1]: check(*arguments[i : i + 3]) for i in range(0, len(arguments), 3)},
     }
     print(json.dumps(report))
