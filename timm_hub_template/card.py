@@ -77,6 +77,29 @@ def paper_links(spec: ArchitectureSpec) -> list[str]:
     return links
 
 
+@dataclass(frozen=True)
+class Requirements:
+    """The card's Requirements section: the tested ranges, from `compat` (which the test matrix reads too)."""
+
+    pip: str  # the install line
+    transformers: list[str]  # versions tested, oldest first, the generating one last
+    timm_floor: str  # oldest timm with everything the code uses
+    timm: str  # the generating timm
+
+
+def requirements(spec: ArchitectureSpec, versions: dict[str, str]) -> Requirements:
+    from timm_hub_template import compat
+    from timm_hub_template.timm_floor import timm_floor
+
+    floor = timm_floor(spec)
+    return Requirements(
+        pip=compat.pip_requirements(floor),
+        transformers=compat.tested_transformers(versions["transformers"]),
+        timm_floor=floor,
+        timm=versions["timm"],
+    )
+
+
 def write_model_card(project_dir: Path, answers: Answers, stats: ModelStats, provenance: Provenance) -> None:
     from huggingface_hub import ModelCard, ModelCardData
 
@@ -106,6 +129,7 @@ def write_model_card(project_dir: Path, answers: Answers, stats: ModelStats, pro
         papers=paper_links(spec),
         origin_url=spec.pretrained_cfg.get("origin_url") or TIMM_URL,
         provenance=provenance,
+        requirements=requirements(spec, provenance.versions),
         timm_bibtex=TIMM_BIBTEX,
     )
     card.save(project_dir / "README.md")

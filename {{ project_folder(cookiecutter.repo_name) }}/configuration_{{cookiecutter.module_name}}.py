@@ -3,11 +3,21 @@
 {%- set prefix = cookiecutter.class_prefix -%}
 """Configuration of {{ prefix }} models: timm's `{{ spec.name }}` architecture."""
 
+from transformers import PretrainedConfig
 {%- if spec.stage_names %}
-from transformers import PretrainedConfig
-from transformers.backbone_utils import BackboneConfigMixin
-{%- else %}
-from transformers import PretrainedConfig
+
+try:
+    from transformers.backbone_utils import BackboneConfigMixin
+except ImportError:  # Transformers < 5.1
+    from transformers.utils import backbone_utils
+
+    class BackboneConfigMixin(backbone_utils.BackboneConfigMixin):
+        """Transformers < 5.1's mixin, with the method of later versions."""
+
+        def set_output_features_output_indices(self, out_features, out_indices):
+            align = backbone_utils.get_aligned_output_features_output_indices
+            aligned = align(out_features, out_indices, self.stage_names)
+            self._out_features, self._out_indices = aligned
 {%- endif %}
 {%- for field in spec.component_fields %}
 {%- if loop.first %}

@@ -15,9 +15,23 @@ Transformers' TimmWrapper does, because a config cannot hold what timm passes to
 {%- endif %}
 """
 
-{{ spec.imports | import_block(["torch", "transformers:PreTrainedModel", "transformers.modeling_outputs:BaseModelOutputWithPooling", "transformers.modeling_outputs:ImageClassifierOutput"] + (["transformers.backbone_utils:BackboneMixin", "transformers.modeling_outputs:BackboneOutput"] if spec.stage_names else []) + ([] if spec.explicit else ["timm"]) + (["typing:ClassVar"] if spec.shared else [])) }}
+{{ spec.imports | import_block(["torch", "transformers:PreTrainedModel", "transformers.integrations:is_deepspeed_zero3_enabled", "transformers.modeling_outputs:BaseModelOutputWithPooling", "transformers.modeling_outputs:ImageClassifierOutput"] + (["transformers.modeling_outputs:BackboneOutput"] if spec.stage_names else []) + ([] if spec.explicit else ["timm"]) + (["typing:ClassVar"] if spec.shared else [])) }}
 
 from .configuration_{{ cookiecutter.module_name }} import {{ config_class }}
+{%- if spec.stage_names %}
+
+try:
+    from transformers.backbone_utils import BackboneMixin
+except ImportError:  # Transformers < 5.1
+    from transformers.utils import backbone_utils
+
+    class BackboneMixin(backbone_utils.BackboneMixin):
+        """Transformers < 5.1's mixin, initialised as later versions do."""
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self._init_backbone(self.config)
+{%- endif %}
 {%- if spec.components %}
 
 # What config fields name, like the BLOCK_MAPPING of the Transformers guide.
@@ -101,6 +115,16 @@ class {{ prefix }}PreTrainedModel(PreTrainedModel):
                 tensor.data = tensor.data.clone()
         return loaded
 
+    @classmethod
+    def get_init_context(cls, *args, **kwargs):
+        # Transformers < 5 builds parameters on the meta device but buffers on the CPU,
+        # where timm modules that run a forward pass when built (hybrid ViT stems) fail.
+        contexts = super().get_init_context(*args, **kwargs)
+        on_meta = any(isinstance(context, torch.device) for context in contexts)
+        if on_meta or is_deepspeed_zero3_enabled():
+            return contexts
+        return [*contexts, torch.device("meta")]
+
     def _init_weights(self, module):
         super()._init_weights(module)
         # from_pretrained builds on the meta device; timm's non-persistent buffers
@@ -130,7 +154,7 @@ class {{ prefix }}Model({{ prefix }}PreTrainedModel):
 {%- if spec.classifier %}
 
     # Classification checkpoints also hold the classifier, which this model leaves out.
-    _keys_to_ignore_on_load_unexpected = {{ spec.classifier | map("head_pattern") | list | pyliteral }}
+    _keys_to_ignore_on_load_unexpected = {{ spec.classifier | map("head_pattern") | list | pyrepr }}
 {%- endif %}
 
     def __init__(self, config: {{ config_class }}):

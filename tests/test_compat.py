@@ -1,0 +1,162 @@
+"""Issue 12: the compatibility matrix. Generated repositories of a CNN with a backbone, a ViT and a fallback
+architecture load through AutoConfig, AutoModel, AutoModelForImageClassification, AutoImageProcessor, pipeline(...)
+and their Backbone with outputs equal to timm's, under each Transformers version of `timm_hub_template.compat`
+(the ends of the range and one in the middle) and under the timm floor their model card states.
+
+Each other version is installed with `pip install --no-deps --target` into a cached folder next to the one torch
+(under the venv: reruns reuse it), and put first on PYTHONPATH of a fresh process, as a user's environment would be.
+"""
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import timm
+import transformers
+from support import bake
+
+from timm_hub_template import compat
+from timm_hub_template.timm_floor import build_history, version_key
+
+ARCHITECTURES = {
+    "resnet10t": "Resnet10t",  # a CNN with a backbone (ResNet, as resnet50d: the same code, a tenth of the work)
+    "vit_tiny_patch16_224": "VitTinyPatch16224",  # a ViT
+    "vit_tiny_r_s16_p8_224": "VitTinyRS16P8224",  # a fallback: built by name (hybrid ViT stem)
+}
+INSTALLED = transformers.__version__  # the newest end: the template's own
+# Under the venv (CI creates .venv afresh only when it is missing), or where the variable says.
+CACHE = Path(os.environ.get("TIMM_HUB_TEMPLATE_COMPAT_CACHE") or Path(sys.prefix) / "timm-hub-template-compat")
+CHECK = Path(__file__).resolve().parent / "check_compat.py"
+
+
+def install(*packages: str) -> Path:
+    """`pip install --no-deps --target` into a folder of CACHE named after the packages; reused when complete."""
+    digest = hashlib.sha256(" ".join(packages).encode()).hexdigest()[:10]
+    target = CACHE / f"{packages[0].replace('==', '-')}-{digest}"
+    if (target / ".complete").exists():
+        return target
+    staging = CACHE / f".staging-{target.name}-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    command = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps"]
+    result = subprocess.run(
+        [*command, "--target", str(staging), *packages], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, f"pip could not install {packages}: {result.stderr[-2000:]}"
+    (staging / ".complete").write_text("\n".join(packages) + "\n")
+    shutil.rmtree(target, ignore_errors=True)
+    staging.rename(target)
+    return target
+
+
+def run_check(folders: dict[str, Path], tmp_path: Path, site: Path | None) -> dict:
+    """check_compat.py on `folders` in one fresh process, with `site` (another Transformers or timm) first on
+    PYTHONPATH."""
+    tests = str(CHECK.parent)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(site), tests] if site else [tests]),
+        "HF_MODULES_CACHE": str(tmp_path / "modules"),  # each version imports the repo's code afresh
+    }
+    arguments = [
+        str(item) for name, folder in folders.items() for item in (folder, name, folder / "model.safetensors")
+    ]
+    result = subprocess.run(
+        [sys.executable, str(CHECK), *arguments], env=env, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def assert_loads_exactly(report: dict, architecture: str) -> None:
+    assert "error" not in report, report["error"]
+    prefix = ARCHITECTURES[architecture]
+    assert report["config_class"] == f"{prefix}Config"
+    assert report["model_class"] == f"{prefix}Model"
+    assert report["classifier_class"] == f"{prefix}ForImageClassification"
+    assert report["processor_class"] == f"{prefix}ImageProcessor"
+    assert report["backbone"] == f"{prefix}Backbone"
+    assert report["logits_equal"], report["logits_max_abs_diff"]
+    assert report["pooled_equal"], report["pooled_max_abs_diff"]
+    assert report["pixels_equal"]
+    assert report["backbone_equal"]
+    assert report["pipeline_label"] == report["argmax_label"]
+    assert report["loss_equal"]
+    assert report["hidden_states_equal"]
+    assert report["checkpointing"]
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    """The three repositories, generated with random weights as users generate them (cookiecutter)."""
+    out = tmp_path_factory.mktemp("compat")
+    return {name: bake(out, architecture=name, weights="random", git_init="no") for name in ARCHITECTURES}
+
+
+@pytest.fixture(scope="module")
+def transformers_reports(folders, tmp_path_factory):
+    """Per Transformers version of the matrix: one fresh process checks the three repositories."""
+    reports = {}
+    for version in [*compat.TRANSFORMERS_MATRIX, INSTALLED]:
+        packages = compat.TRANSFORMERS_MATRIX.get(version, ())
+        site = None if version == INSTALLED else install(f"transformers=={version}", *packages)
+        reports[version] = (site, run_check(folders, tmp_path_factory.mktemp(f"transformers-{version}"), site))
+    return reports
+
+
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
+@pytest.mark.parametrize("version", [*compat.TRANSFORMERS_MATRIX, INSTALLED])
+def test_loads_exactly_under_each_transformers_version(transformers_reports, architecture, version):
+    site, report = transformers_reports[version]
+    assert report["transformers"] == version
+    if site:
+        assert Path(report["transformers_path"]).is_relative_to(site)
+    assert_loads_exactly(report["repos"][architecture], architecture)
+
+
+def card_floor(folder: Path) -> str:
+    match = re.search(r'"timm>=([0-9.]+),<', (folder / "README.md").read_text())
+    assert match, "the card has no timm requirement"
+    return match.group(1)
+
+
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
+def test_loads_exactly_under_the_timm_floor_of_its_card(folders, architecture, tmp_path):
+    floor = card_floor(folders[architecture])
+    site = None if floor == timm.__version__ else install(f"timm=={floor}")
+    report = run_check({architecture: folders[architecture]}, tmp_path, site)
+    assert report["timm"] == floor
+    if site:
+        assert Path(report["timm_path"]).is_relative_to(site)
+    assert_loads_exactly(report["repos"][architecture], architecture)
+
+
+def test_card_requirements_are_the_tested_ranges(folders):
+    text = (folders["resnet10t"] / "README.md").read_text()
+    section = text.split("## Requirements", 1)[1].split("\n## ", 1)[0]
+    floor = card_floor(folders["resnet10t"])
+    assert compat.pip_requirements(floor) in section
+    assert f'"transformers>={compat.TRANSFORMERS_FLOOR},<{compat.TRANSFORMERS_BELOW}"' in section
+    tested = f"{', '.join(compat.TRANSFORMERS_MATRIX)} and {INSTALLED}"
+    assert tested in " ".join(section.split())
+    assert f"timm {floor} is the oldest release" in " ".join(section.split())
+    # The matrix is ordered, and its floor is the card's.
+    assert list(compat.TRANSFORMERS_MATRIX) == sorted(compat.TRANSFORMERS_MATRIX, key=version_key)
+    assert version_key(compat.TRANSFORMERS_FLOOR) < version_key(INSTALLED)
+
+
+def test_history_keeps_what_exists_in_every_later_release():
+    releases = {
+        "1.0.3": {"a", "b"},
+        "1.0.10": {"a", "c"},  # b removed, c added
+        "1.0.9": {"a", "b"},
+        "1.0.11": {"a", "b", "c", "d"},  # b back: it counts from here
+    }
+    history = build_history(releases)
+    assert history["versions"] == ["1.0.3", "1.0.9", "1.0.10", "1.0.11"]
+    assert history["since"] == {"b": "1.0.11", "c": "1.0.10", "d": "1.0.11"}  # a: since the oldest, not stored
