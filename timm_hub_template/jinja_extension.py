@@ -3,7 +3,7 @@
 Filters:
 - `pyrepr`: Python's own quoting for any value rendered into source (never paste raw strings into code);
 - `pyliteral`: the same, with lists as tuples, for default argument values;
-- `architecture_name`, `module_name`, `class_prefix`, `repo_name`, `model_type`: derived defaults;
+- `module_name`, `class_prefix`, `repo_name`, `model_type`: derived defaults;
 - `timm_spec`: the `ArchitectureSpec` of a timm architecture (imports timm on first use only);
 - `import_block`: the sorted import statements of a generated modeling file.
 
@@ -138,7 +138,6 @@ class TimmHubExtension(Extension):
         environment.filters.update(
             pyrepr=pyrepr,
             pyliteral=pyliteral,
-            architecture_name=names.architecture_name,
             module_name=names.module_name,
             class_prefix=names.class_prefix,
             repo_name=names.repo_name,

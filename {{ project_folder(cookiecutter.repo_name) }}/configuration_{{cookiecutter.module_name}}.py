@@ -14,7 +14,7 @@ from transformers import PretrainedConfig
 {%- endif %}
 {{ field.name | upper }}_CHOICES = {{ field.choices | pyliteral }}
 {%- endfor %}
-{%- for field in spec.fields if field.kind == "structure" %}
+{%- for field in spec.fields if field.nested %}
 
 # The `{{ field.name }}` of timm's `{{ spec.name }}`.
 {{ field.name | upper }} = {{ field.value | pyliteral }}
@@ -30,8 +30,9 @@ STAGE_NAMES = {{ spec.stage_names | pyliteral }}
 
 
 def check_choice(field, value, choices):
-    """Refuse a component name that `COMPONENTS` in the modeling file does not map."""
-    if value not in choices:
+    """Refuse a component that neither `COMPONENTS` in the modeling file nor timm knows."""
+    name = value.get("__component__") if isinstance(value, dict) else value
+    if name not in choices:
         raise ValueError(f"`{field}` must be one of {choices}, got {value!r}.")
 {%- endif %}
 
@@ -41,13 +42,17 @@ class {{ prefix }}Config({{ "BackboneConfigMixin, " if spec.stage_names }}Pretra
     r"""
     The constructor arguments of timm's `{{ spec.model_class }}`, at the values of `{{ spec.name }}`.
 
-    Edit a field, here or in `config.json`, to build a different model.
+    Edit a field, here or in `config.json`, to build a different model of the class.
 {%- if spec.component_fields %}
-    Fields like `{{ spec.component_fields[0].name }}` name entries of `COMPONENTS` in `modeling_{{ cookiecutter.module_name }}.py`.
+    Fields like `{{ spec.component_fields[0].name }}` take one of their `*_CHOICES`: an entry of `COMPONENTS`
+    in `modeling_{{ cookiecutter.module_name }}.py`, a name timm resolves, or None.
 {%- endif %}
-{%- if spec.uses_resolve and spec.components %}
-    In nested fields, `{"__component__": key}` names a `COMPONENTS` entry and
-    `{"__dataclass__": key, ...}` builds that dataclass from the other keys.
+{%- if spec.components %}
+    `{"__component__": key, **arguments}` is that `COMPONENTS` entry with arguments
+    (`functools.partial`); `{"__dataclass__": key, ...}` builds that dataclass.
+{%- endif %}
+{%- if spec.prunable %}
+    `pruned_variant` names a timm `*_pruned` architecture whose channel counts to apply.
 {%- endif %}
     The classifier size is Transformers' `num_labels`, from `id2label` in config.json.
     """
@@ -69,8 +74,11 @@ class {{ prefix }}Config({{ "BackboneConfigMixin, " if spec.stage_names }}Pretra
         self,
 {%- if spec.explicit %}
 {%- for field in spec.fields %}
-        {{ field.name }}={{ field.name | upper if field.kind == "structure" else field.value | pyliteral }},
+        {{ field.name }}={{ field.name | upper if field.nested else field.value | pyliteral }},
 {%- endfor %}
+{%- if spec.prunable %}
+        pruned_variant={{ (spec.name if spec.pruned else none) | pyrepr }},
+{%- endif %}
 {%- else %}
         architecture={{ spec.name | pyrepr }},
         model_args=None,
@@ -88,6 +96,9 @@ class {{ prefix }}Config({{ "BackboneConfigMixin, " if spec.stage_names }}Pretra
 {%- for field in spec.fields %}
         self.{{ field.name }} = {{ field.name }}
 {%- endfor %}
+{%- if spec.prunable %}
+        self.pruned_variant = pruned_variant
+{%- endif %}
 {%- else %}
         self.architecture = architecture
         self.model_args = model_args
