@@ -13,7 +13,10 @@ from timm_hub_template.siblings import reach_class, render_code
 SAMPLE = {
     "ResNet": ("resnet50d", ["resnet18", "seresnet50", "skresnet18", "resnest14d", "resnetblur50", "resnet50_gn"]),
     "EfficientNet": ("efficientnet_b0", ["efficientnet_b3", "tf_efficientnet_b0", "efficientnet_b1_pruned"]),
-    "VisionTransformer": ("vit_tiny_patch16_224", ["vit_small_patch16_224", "deit_tiny_patch16_224", "vit_base_patch16_siglip_224"]),
+    "VisionTransformer": (
+        "vit_tiny_patch16_224",
+        ["vit_small_patch16_224", "deit_tiny_patch16_224", "vit_base_patch16_siglip_224"],
+    ),
     "ConvNeXt": ("convnext_atto", ["convnext_tiny", "convnextv2_atto"]),
     "MobileNetV3": ("mobilenetv3_small_100", ["mobilenetv3_large_100", "tf_mobilenetv3_small_minimal_100"]),
     "ByobNet": ("gernet_s", ["resnet51q", "repvgg_a0"]),

@@ -27,7 +27,9 @@ def main(argv: list[str] | None = None) -> int:
     siblings = commands.add_parser("siblings", help="build every architecture of a class from one repo's config")
     siblings.add_argument("classes", nargs="*", help="timm classes, e.g. ResNet (default: all with 2+ architectures)")
     siblings.add_argument("--output", type=Path, default=Path("SIBLINGS.md"))
-    siblings.add_argument("--logits", type=int, default=3, help="per class, compare logits for this many small siblings")
+    siblings.add_argument(
+        "--logits", type=int, default=3, help="per class, compare logits for this many small siblings"
+    )
     args = parser.parse_args(argv)
 
     if args.command == "classes":
