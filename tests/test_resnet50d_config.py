@@ -44,9 +44,10 @@ def test_configuration_has_the_explicit_resnet50d_fields(folder):
 
 def test_modeling_maps_the_block_name_to_timm_class(folder):
     source = (folder / "modeling_resnet50d.py").read_text()
-    assert "from timm.models.resnet import Bottleneck, ResNet" in source
-    assert '"Bottleneck": Bottleneck' in source
-    assert "block=COMPONENTS[config.block]" in source
+    assert "from timm.models.resnet import BasicBlock, Bottleneck, ResNet" in source
+    assert '"Bottleneck": Bottleneck' in source and '"BasicBlock": BasicBlock' in source
+    assert "block=component(config.block)" in source
+    assert "resnet50d" not in source.replace("Resnet50d", "").replace("_resnet50d", "")  # the class's file
 
 
 def shapes(model):
@@ -82,7 +83,9 @@ def test_config_refuses_a_block_it_does_not_map(folder, tmp_path):
     config["block"] = "Nope"
     (tmp_path / "config.json").write_text(json.dumps(config))
     (tmp_path / "configuration_resnet50d.py").write_bytes((folder / "configuration_resnet50d.py").read_bytes())
-    with pytest.raises(ValueError, match=r"`block` must be one of \('BasicBlock', 'Bottleneck', .*\), got 'Nope'"):
+    with pytest.raises(
+        ValueError, match=r"`block` must be one of \('BasicBlock', 'Bottle2neck', 'Bottleneck', .*\), got 'Nope'"
+    ):
         AutoConfig.from_pretrained(tmp_path, trust_remote_code=True)
 
 
