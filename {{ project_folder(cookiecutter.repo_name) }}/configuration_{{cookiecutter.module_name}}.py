@@ -30,10 +30,14 @@ STAGE_NAMES = {{ spec.stage_names | pyliteral }}
 
 
 def check_choice(field, value, choices):
-    """Refuse a component that neither `COMPONENTS` in the modeling file nor timm knows."""
-    name = value.get("__component__") if isinstance(value, dict) else value
-    if name not in choices:
-        raise ValueError(f"`{field}` must be one of {choices}, got {value!r}.")
+    """Refuse a component that neither `COMPONENTS` in the modeling file nor timm knows.
+
+    A sequence (one component per stage) is checked item by item.
+    """
+    for item in value if isinstance(value, (list, tuple)) else [value]:
+        name = item.get("__component__") if isinstance(item, dict) else item
+        if name not in choices:
+            raise ValueError(f"`{field}` must be one of {choices}, got {item!r}.")
 {%- endif %}
 
 
