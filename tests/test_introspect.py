@@ -159,3 +159,15 @@ def test_every_architecture_of_a_class_shares_components_and_imports():
 
 def test_gradient_checkpointing_is_asked_of_timm_model():
     assert inspect_architecture("resnet50d").supports_gradient_checkpointing
+
+
+def test_the_class_table_describes_the_installed_timm():
+    """timm_classes.json is regenerated (`python -m timm_hub_template classes`) when timm changes."""
+    import timm
+
+    from timm_hub_template.introspect import class_table
+
+    table = class_table()
+    assert table, "timm_classes.json is missing or written for another timm version"
+    assert sorted(name for entry in table.values() for name in entry["architectures"]) == sorted(timm.list_models())
+    assert len([key for key, entry in table.items() if len(entry["architectures"]) >= 2]) >= 80

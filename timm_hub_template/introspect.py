@@ -714,7 +714,7 @@ def describe_class(model_cls: type, captures: list[tuple[str, dict[str, Any], bo
 
 
 @functools.cache
-def _class_table() -> dict[str, Any]:
+def class_table() -> dict[str, Any]:
     """timm_classes.json when it describes the installed timm, else nothing (each class is then described from
     the architecture being generated alone)."""
     import timm
@@ -729,12 +729,12 @@ def _class_table() -> dict[str, Any]:
 def class_architectures(model_cls: type | str) -> tuple[str, ...]:
     """The architectures of timm.list_models() built by `model_cls` (from timm_classes.json)."""
     key = model_cls if isinstance(model_cls, str) else class_key(model_cls)
-    return tuple(_class_table().get(key, {}).get("architectures", ()))
+    return tuple(class_table().get(key, {}).get("architectures", ()))
 
 
 def class_info(model_cls: type, name: str, kwargs: dict[str, Any], pruned: bool) -> ClassInfo:
     """The ClassInfo of `model_cls` from timm_classes.json, or from this architecture alone."""
-    entry = _class_table().get(class_key(model_cls))
+    entry = class_table().get(class_key(model_cls))
     if entry is not None:
         return ClassInfo.from_json(entry)
     return describe_class(model_cls, [(name, kwargs, pruned)])[0]

@@ -41,9 +41,9 @@ class ClassReach:
 
 
 def class_table() -> dict[str, Any]:
-    from timm_hub_template.introspect import _class_table
+    from timm_hub_template.introspect import class_table as table_of_classes
 
-    table = _class_table()
+    table = table_of_classes()
     if not table:
         raise RuntimeError("timm_classes.json is missing or for another timm: python -m timm_hub_template classes")
     return table
@@ -148,7 +148,7 @@ def params_on_meta(name: str) -> int:
         return sum(p.numel() for p in timm.create_model(name).parameters())
 
 
-def reach_class(key: str, work: Path, logits: int = 3, base: str | None = None, same_code: bool = True) -> ClassReach:
+def reach_class(key: str, logits: int = 3, base: str | None = None, same_code: bool = True) -> ClassReach:
     """Generate the base of class `key` and build every sibling from it."""
     from timm_hub_template.export import import_generated_package
     from timm_hub_template.names import class_prefix, module_name
@@ -219,10 +219,7 @@ def report(results: list[ClassReach]) -> str:
 def main(classes: list[str], output: Path | None, logits: int = 3) -> int:
     from tqdm.auto import tqdm
 
-    results = []
-    with tempfile.TemporaryDirectory() as work:
-        for key in tqdm(resolve_classes(classes), unit="class"):
-            results.append(reach_class(key, Path(work), logits))
+    results = [reach_class(key, logits) for key in tqdm(resolve_classes(classes), unit="class")]
     text = report(results)
     if output:
         output.write_text(text)
