@@ -12,10 +12,11 @@ rendered for each sibling (with the base's names) must be the base's, byte for b
 
 from __future__ import annotations
 
+import functools
 import json
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -140,6 +141,7 @@ def compare_logits(package: dict[str, Any], module: str, prefix: str, sibling: s
         raise AssertionError(f"logits differ from timm's by {(expected - got).abs().max().item():.3g}")
 
 
+@functools.cache
 def params_on_meta(name: str) -> int:
     import timm
     import torch
@@ -216,10 +218,29 @@ def report(results: list[ClassReach]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def load_results(log: Path | None) -> list[ClassReach]:
+    if not log or not log.exists():
+        return []
+    results = []
+    for line in log.read_text().splitlines():
+        data = json.loads(line)
+        results.append(ClassReach(**{**data, "siblings": [Reach(**reach) for reach in data["siblings"]]}))
+    return results
+
+
 def main(classes: list[str], output: Path | None, logits: int = 3) -> int:
+    """Reach every sibling of `classes`; results already in the output's .jsonl are reused, new ones appended."""
     from tqdm.auto import tqdm
 
-    results = [reach_class(key, logits) for key in tqdm(resolve_classes(classes), unit="class")]
+    log = output.with_suffix(".jsonl") if output else None
+    keys = resolve_classes(classes)
+    done = {result.model_class: result for result in load_results(log)}
+    for key in tqdm([key for key in keys if key not in done], unit="class"):
+        done[key] = reach_class(key, logits)
+        if log:
+            with log.open("a") as file:
+                file.write(json.dumps(asdict(done[key])) + "\n")
+    results = [done[key] for key in keys]
     text = report(results)
     if output:
         output.write_text(text)
