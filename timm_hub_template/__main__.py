@@ -30,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     siblings.add_argument(
         "--logits", type=int, default=3, help="per class, compare logits for this many small siblings"
     )
+    siblings.add_argument("--report-only", action="store_true", help="rebuild the report from SIBLINGS.jsonl")
     args = parser.parse_args(argv)
 
     if args.command == "classes":
@@ -44,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "siblings":
         from timm_hub_template import siblings as siblings_mode
 
-        return siblings_mode.main(args.classes, args.output, args.logits)
+        return siblings_mode.main(args.classes, args.output, args.logits, args.report_only)
 
     from timm_hub_template import batch as batch_mode
 

@@ -228,13 +228,16 @@ def load_results(log: Path | None) -> list[ClassReach]:
     return results
 
 
-def main(classes: list[str], output: Path | None, logits: int = 3) -> int:
-    """Reach every sibling of `classes`; results already in the output's .jsonl are reused, new ones appended."""
+def main(classes: list[str], output: Path | None, logits: int = 3, report_only: bool = False) -> int:
+    """Reach every sibling of `classes`; results already in the output's .jsonl are reused, new ones appended.
+
+    `report_only`: the report of the classes the .jsonl holds, e.g. after an interrupted sweep.
+    """
     from tqdm.auto import tqdm
 
     log = output.with_suffix(".jsonl") if output else None
-    keys = resolve_classes(classes)
     done = {result.model_class: result for result in load_results(log)}
+    keys = sorted(key for key in resolve_classes(classes) if key in done or not report_only)
     for key in tqdm([key for key in keys if key not in done], unit="class"):
         done[key] = reach_class(key, logits)
         if log:
