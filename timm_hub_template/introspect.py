@@ -106,7 +106,7 @@ class ArchitectureSpec:
     uses_partial: bool  # some architecture of the class gives a component arguments
     fallback_reason: str  # empty when the fields are explicit
     num_classes: int
-    classifier: tuple[str, ...]  # head module names from timm's pretrained_cfg
+    classifier: tuple[str, ...]  # head module names from timm's pretrained_cfgs of the class
     shared: tuple[tuple[str, str], ...]  # (parameter, the parameter it is) where timm shares modules (coat)
     stage_names: tuple[str, ...]  # modules of timm's feature_info: the backbone's feature maps
     data_config: dict[str, Any]
@@ -428,7 +428,6 @@ def inspect_architecture(architecture: str, num_classes: int | None = None) -> A
         uses_partial = prunable = False
 
     data_config = resolve_model_data_config(model)
-    classifier = pretrained_cfg.get("classifier") or ()
     return ArchitectureSpec(
         name=name,
         tag=tag,
@@ -444,13 +443,25 @@ def inspect_architecture(architecture: str, num_classes: int | None = None) -> A
         uses_partial=uses_partial,
         fallback_reason=fallback_reason,
         num_classes=int(kwargs.get("num_classes", getattr(model, "num_classes", 0)) or 0),
-        classifier=(classifier,) if isinstance(classifier, str) else tuple(classifier),
+        classifier=_classifiers(model_cls, pretrained_cfg),
         shared=_shared_parameters(model),
         stage_names=_stage_names(model),
         data_config={key: data_config[key] for key in DATA_CONFIG_KEYS if key in data_config},
         pretrained_cfg=_json_safe(pretrained_cfg),
         supports_gradient_checkpointing=_supports_gradient_checkpointing(model),
     )
+
+
+def _classifiers(model_cls: type, pretrained_cfg: dict[str, Any]) -> tuple[str, ...]:
+    """The head module names of timm's pretrained configs, for every architecture of the class (the same list
+    in all their modeling files: a name another architecture uses is never in this one's checkpoints)."""
+    from timm.models import get_pretrained_cfg
+
+    names = set()
+    configs = [get_pretrained_cfg(name) for name in class_architectures(model_cls)]
+    for classifier in [pretrained_cfg.get("classifier")] + [cfg.classifier for cfg in configs if cfg is not None]:
+        names.update([classifier] if isinstance(classifier, str) else classifier or ())
+    return tuple(sorted(names))
 
 
 def _supports_gradient_checkpointing(model: Any) -> bool:
