@@ -19,7 +19,7 @@ SAMPLE = {
     ),
     "ConvNeXt": ("convnext_atto", ["convnext_tiny", "convnextv2_atto"]),
     "MobileNetV3": ("mobilenetv3_small_100", ["mobilenetv3_large_100", "tf_mobilenetv3_small_minimal_100"]),
-    "ByobNet": ("gernet_s", ["resnet51q", "repvgg_a0"]),
+    "ByobNet": ("gernet_s", ["resnet51q", "repvgg_a0", "resnet50_clip"]),
 }
 
 
