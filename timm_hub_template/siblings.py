@@ -237,13 +237,13 @@ def main(classes: list[str], output: Path | None, logits: int = 3, report_only: 
 
     log = output.with_suffix(".jsonl") if output else None
     done = {result.model_class: result for result in load_results(log)}
-    keys = sorted(key for key in resolve_classes(classes) if key in done or not report_only)
+    keys = [key for key in resolve_classes(classes) if key in done or not report_only]
     for key in tqdm([key for key in keys if key not in done], unit="class"):
         done[key] = reach_class(key, logits)
         if log:
             with log.open("a") as file:
                 file.write(json.dumps(asdict(done[key])) + "\n")
-    results = [done[key] for key in keys]
+    results = [done[key] for key in sorted(keys)]
     text = report(results)
     if output:
         output.write_text(text)
