@@ -169,3 +169,23 @@ def test_stats_count_models_that_hand_a_parameter_to_a_submodule():
     on_cpu = measure(model, (3, 224, 224))
     assert on_meta == on_cpu and on_cpu.macs > 0 and on_cpu.activations > 0
     assert all(parameter.requires_grad for parameter in model.parameters())
+
+
+@pytest.mark.parametrize("architecture", ["resnet18", "vit_base_r50_s16_224", "dla34"])
+def test_card_promises_only_what_the_architecture_has(tmp_path, architecture):
+    """Explicit config fields only where the fields are explicit; activation checkpointing only where timm has it."""
+    from timm_hub_template.card import Provenance, write_model_card
+    from timm_hub_template.introspect import inspect_architecture
+    from timm_hub_template.stats import ModelStats
+
+    spec = inspect_architecture(architecture)
+    context = {"weights": "random", "repo_name": "r", "hub_owner": "", "license": "auto", "description": ""}
+    context |= {"class_prefix": "Prefix", "module_name": "module"}
+    stats = ModelStats(params=1, macs=1, activations=1, input_size=(3, 224, 224))
+    provenance = Provenance(template_version="0", weights="random", weights_sha256="0", versions={})
+    write_model_card(tmp_path, spec, context, stats, provenance)
+    text = (tmp_path / "README.md").read_text()
+    assert ("from explicit config fields" in text) == spec.explicit
+    assert ("create timm's `vit_base_r50_s16_224` by name" in text) == (not spec.explicit)
+    assert ("activation_checkpointing_enable()" in text) == spec.supports_gradient_checkpointing
+    assert spec.supports_gradient_checkpointing == (architecture != "dla34")  # dla asserts it is not supported

@@ -8,6 +8,7 @@ from torch import nn
 
 from timm_hub_template.introspect import (
     ConfigEncoder,
+    Kind,
     SourceWriter,
     Unrepresentable,
     inspect_architecture,
@@ -23,38 +24,56 @@ def test_plain_json_values_are_fields_as_they_are():
     spec = inspect_architecture("convnext_tiny")
     assert spec.explicit and spec.model_class == "ConvNeXt"
     depths = field(spec, "depths")
-    assert (depths.kind, depths.value, depths.argument) == ("plain", (3, 3, 9, 3), "config.depths")
+    assert (depths.kind, depths.value) == (Kind.PLAIN, (3, 3, 9, 3))
     assert field(spec, "dims").value == (96, 192, 384, 768)
     assert "num_classes" not in {f.name for f in spec.fields} and spec.num_classes == 1000
 
 
-def test_class_references_become_named_components():
+def test_class_references_become_named_components_with_the_choices_of_the_class():
     spec = inspect_architecture("resnet50d")
     block = field(spec, "block")
-    assert (block.kind, block.value, block.choices) == ("component", "Bottleneck", ("Bottleneck",))
-    assert block.argument == "COMPONENTS[config.block]"
+    assert (block.kind, block.value) == (Kind.COMPONENT, "Bottleneck")
+    # every block an architecture of timm's ResNet uses (resnet18's, skresnet's, resnest's ...)
+    assert {"BasicBlock", "Bottleneck", "SelectiveKernelBasic", "ResNestBottleneck"} <= set(block.choices)
     components = dict(spec.components)
     assert components["Bottleneck"] == "Bottleneck" and components["ReLU"] == "nn.ReLU"
     assert ("timm.models.resnet", "Bottleneck", "Bottleneck") in spec.imports
+    # COMPONENTS holds bare classes and functions only: arguments are config data
+    assert not any("(" in source for _, source in spec.components)
 
 
-def test_partials_are_written_as_python_source():
+def test_layer_fields_offer_what_timm_factories_resolve_and_none_where_optional():
+    spec = inspect_architecture("resnet50d")
+    act_layer, norm_layer, aa_layer = (field(spec, name) for name in ("act_layer", "norm_layer", "aa_layer"))
+    assert {"ReLU", "relu", "gelu", "silu"} <= set(act_layer.choices)
+    assert {"BatchNorm2d", "batchnorm", "groupnorm"} <= set(norm_layer.choices)
+    # aa_layer is None in resnet50d, yet the field is a component field taking the class's and create_aa's values
+    assert aa_layer.kind is Kind.COMPONENT and aa_layer.value is None
+    assert {"AvgPool2d", "BlurPool2d", "blurpc", "avg"} <= set(aa_layer.choices) and aa_layer.choices[-1] is None
+
+
+def test_partial_arguments_are_config_data():
+    b0, b3 = inspect_architecture("efficientnet_b0"), inspect_architecture("efficientnet_b3")
+    assert field(b0, "round_chs_fn").value == {"__component__": "round_channels", "multiplier": 1.0, "divisor": 8}
+    assert field(b3, "round_chs_fn").value == {"__component__": "round_channels", "multiplier": 1.2, "divisor": 8}
+    assert b0.components == b3.components and b0.imports == b3.imports
     spec = inspect_architecture("mobilenetv3_small_100")
-    assert field(spec, "se_layer").value == "SqueezeExcite"
-    assert dict(spec.components)["SqueezeExcite"] == (
-        "partial(SqueezeExcite, gate_layer='hard_sigmoid', force_act_layer=nn.ReLU, rd_round_fn=round_channels)"
-    )
-    assert dict(spec.components)["round_channels"] == "partial(round_channels, multiplier=1.0)"
+    assert field(spec, "se_layer").value == {
+        "__component__": "SqueezeExcite",
+        "gate_layer": "hard_sigmoid",
+        "force_act_layer": {"__component__": "ReLU"},
+        "rd_round_fn": {"__component__": "round_channels"},
+    }
     # components nested in the block list are tagged, and the list goes through resolve()
     block_args = field(spec, "block_args")
-    assert block_args.kind == "structure" and block_args.argument == "resolve(config.block_args)"
+    assert block_args.kind is Kind.STRUCTURE
     assert block_args.value[0][0]["act_layer"] == {"__component__": "ReLU"}
 
 
 def test_dataclass_configs_are_tagged_json_with_changed_fields_only():
     spec = inspect_architecture("gernet_s")
     cfg = field(spec, "cfg")
-    assert cfg.kind == "structure"
+    assert cfg.kind is Kind.STRUCTURE
     assert cfg.value["__dataclass__"] == "ByoModelCfg"
     first_block = cfg.value["blocks"][0]
     assert first_block == {"__dataclass__": "ByoBlockCfg", "type": "basic", "d": 1, "c": 48, "gs": 0}
@@ -62,9 +81,9 @@ def test_dataclass_configs_are_tagged_json_with_changed_fields_only():
     assert {"ByoModelCfg", "ByoBlockCfg"} <= set(dict(spec.components))
 
 
-def test_tuples_inside_partials_stay_tuples():
+def test_partial_arguments_keep_tuples_in_the_config_defaults():
     spec = inspect_architecture("fastvit_sa12")
-    assert dict(spec.components)["RepConditionalPosEnc"] == "partial(RepConditionalPosEnc, spatial_shape=(7, 7))"
+    assert field(spec, "pos_embs").value[-1] == {"__component__": "RepConditionalPosEnc", "spatial_shape": (7, 7)}
 
 
 @pytest.mark.parametrize(
@@ -95,17 +114,19 @@ def test_shared_modules_are_listed_for_tying():
 
 def test_source_writer_imports_and_aliases():
     writer = SourceWriter()
-    assert writer.source(partial(nn.LayerNorm, eps=1e-6)) == "partial(nn.LayerNorm, eps=1e-06)"
+    assert writer.source(nn.LayerNorm) == "nn.LayerNorm" and writer.imports == ()  # source() imports nothing
+    assert writer.add(nn.LayerNorm) == "nn.LayerNorm" and writer.imports == (("torch", "nn", "nn"),)
     assert writer.import_name("timm.models.vision_transformer", "Block") == "Block"
     assert writer.import_name("timm.models.byobnet", "Block") == "ByobnetBlock"
     with pytest.raises(Unrepresentable, match="not importable"):
         writer.source(lambda x: x)
     with pytest.raises(Unrepresentable, match="Linear instance"):
-        writer.source(nn.Linear(1, 1))
+        ConfigEncoder().encode(nn.Linear(1, 1))
+    assert ConfigEncoder().encode(partial(nn.LayerNorm, eps=1e-6)) == {"__component__": "LayerNorm", "eps": 1e-6}
 
 
 def test_encoder_refuses_reserved_keys_and_non_finite_floats():
-    encoder = ConfigEncoder(SourceWriter())
+    encoder = ConfigEncoder()
     with pytest.raises(Unrepresentable):
         encoder.encode({"__component__": "x"})
     with pytest.raises(Unrepresentable):
@@ -127,9 +148,26 @@ def test_import_block_groups_like_isort():
     )
 
 
-def test_a_class_default_that_is_not_offered_imports_nothing():
+def test_every_architecture_of_a_class_shares_components_and_imports():
     # ResNetV2's default norm_layer is partial(GroupNormAct, num_groups=32); resnetv2_50d_gn passes GroupNormAct.
-    spec = inspect_architecture("resnetv2_50d_gn")
-    norm_layer = next(field for field in spec.fields if field.name == "norm_layer")
-    assert norm_layer.choices == ("GroupNormAct",)
-    assert not spec.uses_partial
+    gn, bit = inspect_architecture("resnetv2_50d_gn"), inspect_architecture("resnetv2_50x1_bit")
+    assert field(gn, "norm_layer").value == "GroupNormAct"
+    assert field(bit, "norm_layer").value == {"__component__": "GroupNormAct", "num_groups": 32}
+    assert field(gn, "norm_layer").choices == field(bit, "norm_layer").choices
+    assert (gn.components, gn.imports, gn.uses_partial) == (bit.components, bit.imports, True)
+
+
+def test_gradient_checkpointing_is_asked_of_timm_model():
+    assert inspect_architecture("resnet50d").supports_gradient_checkpointing
+
+
+def test_the_class_table_describes_the_installed_timm():
+    """timm_classes.json is regenerated (`python -m timm_hub_template classes`) when timm changes."""
+    import timm
+
+    from timm_hub_template.introspect import class_table
+
+    table = class_table()
+    assert table, "timm_classes.json is missing or written for another timm version"
+    assert sorted(name for entry in table.values() for name in entry["architectures"]) == sorted(timm.list_models())
+    assert len([key for key, entry in table.items() if len(entry["architectures"]) >= 2]) >= 80

@@ -5,8 +5,11 @@ import json
 
 import pytest
 import timm
+import torch
 from support import bake
 from transformers import AutoConfig, AutoModelForImageClassification
+
+from timm_hub_template.introspect import inspect_architecture
 
 
 @pytest.fixture(scope="module")
@@ -41,9 +44,10 @@ def test_configuration_has_the_explicit_resnet50d_fields(folder):
 
 def test_modeling_maps_the_block_name_to_timm_class(folder):
     source = (folder / "modeling_resnet50d.py").read_text()
-    assert "from timm.models.resnet import Bottleneck, ResNet" in source
-    assert '"Bottleneck": Bottleneck' in source
-    assert "block=COMPONENTS[config.block]" in source
+    assert "from timm.models.resnet import BasicBlock, Bottleneck, ResNet" in source
+    assert '"Bottleneck": Bottleneck' in source and '"BasicBlock": BasicBlock' in source
+    assert "block=component(config.block)" in source
+    assert "resnet50d" not in source.replace("Resnet50d", "").replace("_resnet50d", "")  # the class's file
 
 
 def shapes(model):
@@ -79,5 +83,59 @@ def test_config_refuses_a_block_it_does_not_map(folder, tmp_path):
     config["block"] = "Nope"
     (tmp_path / "config.json").write_text(json.dumps(config))
     (tmp_path / "configuration_resnet50d.py").write_bytes((folder / "configuration_resnet50d.py").read_bytes())
-    with pytest.raises(ValueError, match=r"`block` must be one of \('Bottleneck',\), got 'Nope'"):
+    with pytest.raises(
+        ValueError, match=r"`block` must be one of \('BasicBlock', 'Bottle2neck', 'Bottleneck', .*\), got 'Nope'"
+    ):
         AutoConfig.from_pretrained(tmp_path, trust_remote_code=True)
+
+
+def edited_copy(folder, target, values):
+    """The repository's code and config.json, with `values` written into config.json."""
+    target.mkdir()
+    for path in folder.iterdir():
+        if path.suffix in (".py", ".json"):
+            (target / path.name).write_bytes(path.read_bytes())
+    config = json.loads((target / "config.json").read_text())
+    config.update(values)
+    (target / "config.json").write_text(json.dumps(config))
+    return target
+
+
+# The Transformers guide's point: one repository, another architecture by its config values alone.
+@pytest.mark.parametrize(
+    "sibling", ["resnet18", "resnet34d", "seresnet50", "resnetaa50d", "resnetblur50", "resnet50_gn", "skresnet18"]
+)
+def test_config_json_with_a_siblings_values_builds_exactly_that_model(folder, tmp_path, sibling):
+    values = json.loads(json.dumps(inspect_architecture(sibling).config_values))  # as config.json holds them
+    edited = edited_copy(folder, tmp_path / sibling, values)
+    config = AutoConfig.from_pretrained(edited, trust_remote_code=True)
+    with torch.device("meta"):
+        model = AutoModelForImageClassification.from_config(config, trust_remote_code=True)
+        expected = timm.create_model(sibling)
+    assert shapes(model) == shapes(expected)
+    assert [type(module) for module in model.timm_model.modules()] == [type(module) for module in expected.modules()]
+
+
+@pytest.mark.parametrize("sibling", ["resnet18", "resnet34d"])
+def test_a_sibling_built_from_the_edited_config_gives_timm_logits(folder, tmp_path, sibling):
+    values = json.loads(json.dumps(inspect_architecture(sibling).config_values))
+    config = AutoConfig.from_pretrained(edited_copy(folder, tmp_path / sibling, values), trust_remote_code=True)
+    model = AutoModelForImageClassification.from_config(config, trust_remote_code=True).eval()
+    torch.manual_seed(0)
+    expected = timm.create_model(sibling).eval()
+    model.timm_model.load_state_dict(expected.state_dict())
+    pixel_values = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert torch.equal(model(pixel_values=pixel_values).logits, expected(pixel_values))
+
+
+def test_a_layer_name_field_takes_a_class_and_refuses_unknown_names(folder, tmp_path):
+    edited = edited_copy(folder, tmp_path / "blur", {"aa_layer": "BlurPool2d", "norm_layer": "groupnorm"})
+    config = AutoConfig.from_pretrained(edited, trust_remote_code=True)
+    with torch.device("meta"):
+        model = AutoModelForImageClassification.from_config(config, trust_remote_code=True)
+    assert type(model.timm_model.layer2[0].aa).__name__ == "BlurPool2d"
+    assert type(model.timm_model.layer2[0].bn1).__name__ == "GroupNorm"
+    edited = edited_copy(folder, tmp_path / "blurry", {"aa_layer": "blurry"})
+    with pytest.raises(ValueError, match=r"`aa_layer` must be one of \(.*'BlurPool2d'.*None\), got 'blurry'"):
+        AutoConfig.from_pretrained(edited, trust_remote_code=True)

@@ -314,6 +314,8 @@ def _json_object(context: dict[str, str], variable: str) -> dict[str, Any]:
 
 def _check_model_args(spec: ArchitectureSpec, model_args: dict[str, Any]) -> None:
     """Names the constructor takes, with values of the type its field holds (timm checks the rest)."""
+    from timm_hub_template.introspect import Kind
+
     for name, value in model_args.items():
         if name in NOT_MODEL_ARGS:
             raise AnswerError(f"model_args cannot set {name}: {NOT_MODEL_ARGS[name]}")
@@ -326,7 +328,7 @@ def _check_model_args(spec: ArchitectureSpec, model_args: dict[str, Any]) -> Non
                 f"valid: {', '.join(valid)}"
             )
         field = fields.get(name)
-        if field is not None and field.kind == "plain" and not _same_json_type(value, field.value):
+        if field is not None and field.kind is Kind.PLAIN and not _same_json_type(value, field.value):
             raise AnswerError(
                 f"model_args: {name} must be {_json_type(field.value)} like {json.dumps(field.value)}, "
                 f"not {json.dumps(value)}"

@@ -25,7 +25,7 @@ except ImportError:  # Transformers < 5.1
 {%- endif %}
 {{ field.name | upper }}_CHOICES = {{ field.choices | pyliteral }}
 {%- endfor %}
-{%- for field in spec.fields if field.kind == "structure" %}
+{%- for field in spec.fields if field.nested %}
 
 # The `{{ field.name }}` of timm's `{{ spec.name }}`.
 {{ field.name | upper }} = {{ field.value | pyliteral }}
@@ -46,9 +46,14 @@ STAGE_NAMES = {{ spec.stage_names | pyliteral }}
 
 
 def check_choice(field, value, choices):
-    """Refuse a component name that `COMPONENTS` in the modeling file does not map."""
-    if value not in choices:
-        raise ValueError(f"`{field}` must be one of {choices}, got {value!r}.")
+    """Refuse a component that neither `COMPONENTS` in the modeling file nor timm knows.
+
+    A sequence (one component per stage) is checked item by item.
+    """
+    for item in value if isinstance(value, (list, tuple)) else [value]:
+        name = item.get("__component__") if isinstance(item, dict) else item
+        if name not in choices:
+            raise ValueError(f"`{field}` must be one of {choices}, got {item!r}.")
 {%- endif %}
 
 
@@ -57,13 +62,17 @@ class {{ prefix }}Config({{ "BackboneConfigMixin, " if spec.stage_names }}Pretra
     r"""
     The constructor arguments of timm's `{{ spec.model_class }}`, at the values of `{{ spec.name }}`.
 
-    Edit a field, here or in `config.json`, to build a different model.
+    Edit a field, here or in `config.json`, to build a different model of the class.
 {%- if spec.component_fields %}
-    Fields like `{{ spec.component_fields[0].name }}` name entries of `COMPONENTS` in `modeling_{{ cookiecutter.module_name }}.py`.
+    Fields like `{{ spec.component_fields[0].name }}` take one of their `*_CHOICES`: an entry of `COMPONENTS`
+    in `modeling_{{ cookiecutter.module_name }}.py`, a name timm resolves, or None.
 {%- endif %}
-{%- if spec.uses_resolve and spec.components %}
-    In nested fields, `{"__component__": key}` names a `COMPONENTS` entry and
-    `{"__dataclass__": key, ...}` builds that dataclass from the other keys.
+{%- if spec.components %}
+    `{"__component__": key, **arguments}` is that `COMPONENTS` entry with arguments
+    (`functools.partial`); `{"__dataclass__": key, ...}` builds that dataclass.
+{%- endif %}
+{%- if spec.prunable %}
+    `pruned_variant` names a timm `*_pruned` architecture whose channel counts to apply.
 {%- endif %}
     The classifier size is Transformers' `num_labels`, from `id2label` in config.json.
     """
@@ -85,8 +94,11 @@ class {{ prefix }}Config({{ "BackboneConfigMixin, " if spec.stage_names }}Pretra
         self,
 {%- if spec.explicit %}
 {%- for field in spec.fields %}
-        {{ field.name }}={{ field.name | upper if field.kind == "structure" else field.value | pyliteral }},
+        {{ field.name }}={{ field.name | upper if field.nested else field.value | pyliteral }},
 {%- endfor %}
+{%- if spec.prunable %}
+        pruned_variant={{ (spec.name if spec.pruned else none) | pyrepr }},
+{%- endif %}
 {%- else %}
         architecture={{ spec.name | pyrepr }},
         model_args=None,
@@ -104,6 +116,9 @@ class {{ prefix }}Config({{ "BackboneConfigMixin, " if spec.stage_names }}Pretra
 {%- for field in spec.fields %}
         self.{{ field.name }} = {{ field.name }}
 {%- endfor %}
+{%- if spec.prunable %}
+        self.pruned_variant = pruned_variant
+{%- endif %}
 {%- else %}
         self.architecture = architecture
 {%- if spec.model_args %}

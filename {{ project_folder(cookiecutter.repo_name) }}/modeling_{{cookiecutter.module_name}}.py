@@ -2,11 +2,11 @@
 {%- set spec = answers.spec -%}
 {%- set prefix = cookiecutter.class_prefix -%}
 {%- set config_class = prefix ~ "Config" -%}
-"""Transformers models for timm's `{{ spec.name }}` architecture.
+"""Transformers models for timm's `{{ spec.model_class if spec.explicit else spec.name }}`{{ " class" if spec.explicit }}.
 {%- if spec.explicit %}
 
 `build_timm_model` constructs timm's `{{ spec.model_class }}` from the fields of
-`{{ config_class }}`: edit a field{{ ", or an entry of `COMPONENTS`," if spec.components }} to change the model.
+`{{ config_class }}`: edit a field to build another model of the class.
 {%- else %}
 
 `build_timm_model` creates the model by name with `timm.create_model`, like
@@ -32,7 +32,7 @@ except ImportError:  # Transformers < 5.1
             super().__init__(*args, **kwargs)
             self._init_backbone(self.config)
 {%- endif %}
-{%- if spec.components %}
+{%- if spec.components or spec.component_fields %}
 
 # What config fields name, like the BLOCK_MAPPING of the Transformers guide.
 COMPONENTS = {
@@ -46,15 +46,22 @@ COMPONENTS = {
 
 def resolve(value):
 {%- if spec.components %}
-    """Rebuild the timm objects (components, dataclasses) in a nested config value.
+    """Rebuild the timm objects in a config value: components with their arguments, dataclasses.
 
     Sequences come back as lists, as they do from `config.json`.
     """
     if isinstance(value, dict):
+        fields = {k: resolve(v) for k, v in value.items() if not k.startswith("__")}
         if "__component__" in value:
+{%- if spec.uses_partial %}
+            component = COMPONENTS[value["__component__"]]
+            return partial(component, **fields) if fields else component
+{%- else %}
             return COMPONENTS[value["__component__"]]
-        fields = {key: resolve(item) for key, item in value.items() if key != "__dataclass__"}
-        return COMPONENTS[value["__dataclass__"]](**fields) if "__dataclass__" in value else fields
+{%- endif %}
+        if "__dataclass__" in value:
+            return COMPONENTS[value["__dataclass__"]](**fields)
+        return fields
 {%- else %}
     """A nested config value as it comes back from `config.json`: sequences as lists."""
     if isinstance(value, dict):
@@ -64,22 +71,39 @@ def resolve(value):
         return [resolve(item) for item in value]
     return value
 {%- endif %}
+{%- if spec.component_fields %}
 
+
+def component(value):
+    """A component field: a `COMPONENTS` key, a dict of one with its arguments,
+    or a name timm resolves itself (such as "relu")."""
+    if isinstance(value, str):
+        return COMPONENTS.get(value, value)
+    return resolve(value)
+{%- endif %}
 
 def build_timm_model(config: {{ config_class }}, num_classes: int) -> torch.nn.Module:
     """timm's `{{ spec.model_class }}` for `config`, without a classifier if `num_classes=0`."""
 {%- if spec.explicit %}
-    {{ "model =" if spec.pruned else "return" }} {{ spec.model_class_source }}(
+    {{ "model =" if spec.prunable else "return" }} {{ spec.model_class_source }}(
 {%- for field in spec.fields %}
-        {{ field.argument_name }}={{ field.argument }},
+{%- if field.kind.value == "component" %}
+        {{ field.argument_name }}=component(config.{{ field.name }}),
+{%- elif field.kind.value == "structure" %}
+        {{ field.argument_name }}=resolve(config.{{ field.name }}),
+{%- else %}
+        {{ field.argument_name }}=config.{{ field.name }},
+{%- endif %}
 {%- endfor %}
 {%- if spec.passes_num_classes %}
         num_classes=num_classes,
 {%- endif %}
     )
-{%- if spec.pruned %}
-    # timm narrows the layers of {{ spec.name }} to the channel counts in its pruning file.
-    return adapt_model_from_file(model, {{ spec.name | pyrepr }})
+{%- if spec.prunable %}
+    if config.pruned_variant is not None:
+        # timm narrows the layers of its pruned variants to the channel counts in its pruning file.
+        model = adapt_model_from_file(model, config.pruned_variant)
+    return model
 {%- endif %}
 {%- else %}
     model_args = config.model_args or {}
@@ -94,7 +118,6 @@ class {{ prefix }}PreTrainedModel(PreTrainedModel):
     base_model_prefix = "timm_model"
     main_input_name = "pixel_values"
     input_modalities = ("image",)
-    supports_gradient_checkpointing = True
 {%- if spec.shared %}
     # timm shares these modules between blocks: saved once, tied again on load.
     _tied_weights_keys: ClassVar[dict[str, str]] = {
@@ -103,6 +126,21 @@ class {{ prefix }}PreTrainedModel(PreTrainedModel):
 {%- endfor %}
     }
 {%- endif %}
+
+    def post_init(self):
+        # Only where timm's model has working checkpointing (asked as Transformers' TimmWrapper does).
+        self.supports_gradient_checkpointing = self._timm_has_checkpointing()
+        super().post_init()
+
+    def _timm_has_checkpointing(self):
+        if not hasattr(self.timm_model, "set_grad_checkpointing"):
+            return False
+        try:
+            self.timm_model.set_grad_checkpointing(enable=True)
+            self.timm_model.set_grad_checkpointing(enable=False)
+        except (AssertionError, NotImplementedError, RuntimeError):  # what timm raises when unsupported
+            return False
+        return True
 
     @classmethod
     def from_pretrained(cls, *args, **kwargs):
