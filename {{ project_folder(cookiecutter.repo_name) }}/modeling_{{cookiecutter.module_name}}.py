@@ -15,7 +15,7 @@ Transformers' TimmWrapper does, because a config cannot hold what timm passes to
 {%- endif %}
 """
 
-{{ spec.imports | import_block(["torch", "transformers:PreTrainedModel", "transformers.integrations:is_deepspeed_zero3_enabled", "transformers.modeling_outputs:BaseModelOutputWithPooling", "transformers.modeling_outputs:ImageClassifierOutput"] + (["transformers.modeling_outputs:BackboneOutput"] if spec.stage_names else []) + ([] if spec.explicit else ["timm"]) + (["typing:ClassVar"] if spec.shared else [])) }}
+{{ spec.imports | import_block(["torch", "transformers:PreTrainedModel", "transformers.integrations:is_deepspeed_zero3_enabled", "transformers.modeling_outputs:BaseModelOutputWithPooling", "transformers.modeling_outputs:ImageClassifierOutput"] + (["transformers.modeling_outputs:BackboneOutput"] if spec.stage_names else []) + ([] if spec.explicit else ["timm"]) + (["typing:ClassVar"] if spec.shared or spec.classifier else [])) }}
 
 from .configuration_{{ cookiecutter.module_name }} import {{ config_class }}
 {%- if spec.stage_names %}
@@ -191,8 +191,9 @@ class {{ prefix }}Model({{ prefix }}PreTrainedModel):
     """timm's features and pooled pre-logits features, without the classifier."""
 {%- if spec.classifier %}
 
-    # Classification checkpoints also hold the classifier, which this model leaves out.
-    _keys_to_ignore_on_load_unexpected = {{ spec.classifier | map("head_pattern") | list | pyrepr }}
+    # Classification checkpoints also hold the classifier, which this model leaves out
+    # (a list: Transformers before 5.1 adds lists to it).
+    _keys_to_ignore_on_load_unexpected: ClassVar[list[str]] = {{ spec.classifier | map("head_pattern") | list | pyrepr }}
 {%- endif %}
 
     def __init__(self, config: {{ config_class }}):
