@@ -73,6 +73,14 @@ class Answers:
     git_init: bool
     push_to_hub: bool
     private: bool
+    onnx: bool = False  # also export onnx/model.onnx, checked with onnxruntime against timm's logits
+
+    @property
+    def standard_processor_fields(self) -> dict[str, Any]:
+        """The standard image-processor fields (`size`, `crop_size`, `resample`, ...) of the data config."""
+        from timm_hub_template.processor_fields import standard_fields
+
+        return standard_fields(self.data_config)
 
     @property
     def spec(self) -> ArchitectureSpec:
@@ -123,7 +131,9 @@ def _parse(frozen_context: str) -> Answers:
     model_type = context.get("model_type", "")
     _raise(_model_type_error(model_type))
     hub_owner, license_id, description = _publishing(context)
-    flags = {variable: _yes_no(context, variable) for variable in ("git_init", "push_to_hub", "private")}
+    flags = {variable: _yes_no(context, variable) for variable in ("git_init", "push_to_hub", "private", "onnx")}
+    if flags["onnx"] and dependencies.missing_onnx():
+        raise AnswerError(dependencies.onnx_install_hint(dependencies.missing_onnx()))
 
     weights, checkpoint = _weights(context, architecture)
     training = checkpoint.training_args if checkpoint else {}

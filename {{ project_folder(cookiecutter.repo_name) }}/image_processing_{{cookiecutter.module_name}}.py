@@ -21,6 +21,10 @@ class {{ cookiecutter.class_prefix }}ImageProcessor(BaseImageProcessor):
     """
 
     model_input_names = ("pixel_values",)
+    # The standard image-processor fields of the transform below, computed from timm's data config when the
+    # repository was generated, for tools that read only those (transformers.js, ONNX runtimes); `preprocess`
+    # runs timm's transform itself.
+    standard_fields = {{ answers.standard_processor_fields | pyrepr }}
 
     def __init__(
         self,
@@ -29,7 +33,7 @@ class {{ cookiecutter.class_prefix }}ImageProcessor(BaseImageProcessor):
 {%- endfor %}
         **kwargs,
     ):
-        super().__init__(**kwargs)
+        super().__init__(**{**self.standard_fields, **kwargs})
 {%- for key in answers.data_config %}
         self.{{ key }} = {{ key }}
 {%- endfor %}
