@@ -41,7 +41,7 @@ def export(project_dir: Path, answers: Answers) -> Reference:
         reference_model = weights.load_reference(answers)
         model = build_with_weights(modeling, answers, reference_model)
         reference = run_reference(reference_model, answers.data_config["input_size"])
-        onnx_report = onnx_export.export_onnx(project_dir, answers, reference_model, reference) if answers.onnx else None
+        onnx_report = onnx_export.export_if_asked(project_dir, answers, reference_model, reference)
         save_model(model, modeling, prefix, module, project_dir)
         processor = getattr(processing, f"{prefix}ImageProcessor")()
         processor.register_for_auto_class("AutoImageProcessor")

@@ -43,22 +43,25 @@ class OnnxReport:
     seconds: float  # export + check + run
 
 
-class _Features:
-    """Wraps a headless timm model: (last_hidden_state, pooler_output) as the generated `Model` gives them."""
+def _features_module(model: Any):
+    """A headless timm model as (last_hidden_state, pooler_output), the outputs of the generated `Model`."""
+    import torch
 
-    def __new__(cls, model: Any):
-        import torch
+    class Features(torch.nn.Module):
+        def __init__(self, timm_model):
+            super().__init__()
+            self.timm_model = timm_model
 
-        class Features(torch.nn.Module):
-            def __init__(self, timm_model):
-                super().__init__()
-                self.timm_model = timm_model
+        def forward(self, pixel_values):
+            features = self.timm_model.forward_features(pixel_values)
+            return features, self.timm_model.forward_head(features, pre_logits=True)
 
-            def forward(self, pixel_values):
-                features = self.timm_model.forward_features(pixel_values)
-                return features, self.timm_model.forward_head(features, pre_logits=True)
+    return Features(model).eval()
 
-        return Features(model)
+
+def export_if_asked(project_dir: Path, answers: Answers, model: Any, reference: Reference) -> OnnxReport | None:
+    """`export_onnx` when the `onnx` variable is yes, else nothing (None)."""
+    return export_onnx(project_dir, answers, model, reference) if answers.onnx else None
 
 
 def export_onnx(project_dir: Path, answers: Answers, model: Any, reference: Reference) -> OnnxReport:
@@ -74,7 +77,7 @@ def export_onnx(project_dir: Path, answers: Answers, model: Any, reference: Refe
     if answers.has_head:
         module, outputs, expected = model, ("logits",), (reference.logits,)
     else:
-        module, outputs = _Features(model), ("last_hidden_state", "pooler_output")
+        module, outputs = _features_module(model), ("last_hidden_state", "pooler_output")
         with torch.inference_mode():
             expected = tuple(output.clone() for output in module(reference.pixel_values))
     exporter = _export(module, reference.pixel_values, path, outputs)
@@ -144,7 +147,7 @@ def _check(path: Path) -> None:
 
     try:
         onnx.checker.check_model(str(path), full_check=True)  # by path: also models with external data
-    except Exception as problem:  # noqa: BLE001 - the checker's own exception types vary
+    except Exception as problem:  # the checker's own exception types vary
         raise ExportError(f"onnx.checker rejects {path.name}: {first_line(problem)[:200]}") from problem
 
 
