@@ -8,6 +8,7 @@ rounding, is shown exactly).
 """
 
 import json
+import subprocess
 
 import numpy
 import onnx
@@ -57,8 +58,7 @@ def headless(tmp_path_factory):
         architecture="mobilenetv3_small_050",
         weights="random",
         num_labels="0",
-        git_init="no",
-        onnx="yes",
+        onnx="yes",  # git_init=yes, the default: the graph goes to Git LFS
     )
 
 
@@ -107,6 +107,12 @@ def test_headless_onnx_gives_the_features(headless):
     print(f"mobilenetv3_small_050 (headless) ONNX features max abs diff: {difference:.3g}")
     assert difference <= TOLERANCE * max(1.0, float(outputs.last_hidden_state.abs().max()))
     assert "`pixel_values` -> `last_hidden_state`, `pooler_output`" in (headless / "README.md").read_text()
+
+
+def test_the_graph_is_committed_in_git_lfs(headless):
+    command = ["git", "lfs", "ls-files", "--name-only"]
+    stored = subprocess.run(command, cwd=headless, capture_output=True, text=True, check=True).stdout.split()
+    assert sorted(stored) == ["model.safetensors", "onnx/model.onnx"]
 
 
 def test_preprocessor_config_carries_the_standard_fields(classifier):
