@@ -41,6 +41,7 @@ class OnnxReport:
     tolerance: float  # the bound it had to stay under
     exporter: str  # "dynamo" or "torchscript"
     seconds: float  # export + check + run
+    dynamo_failure: str = ""  # why torch's dynamo exporter failed, when TorchScript's exported it
 
 
 def _features_module(model: Any):
@@ -80,7 +81,7 @@ def export_onnx(project_dir: Path, answers: Answers, model: Any, reference: Refe
         module, outputs = _features_module(model), ("last_hidden_state", "pooler_output")
         with torch.inference_mode():
             expected = tuple(output.clone() for output in module(reference.pixel_values))
-    exporter = _export(module, reference.pixel_values, path, outputs)
+    exporter, dynamo_failure = _export(module, reference.pixel_values, path, outputs)
     _check(path)
     difference = _run(path, reference.pixel_values, outputs, expected)
     scale = max(1.0, *(float(output.abs().max()) for output in expected))
@@ -90,11 +91,13 @@ def export_onnx(project_dir: Path, answers: Answers, model: Any, reference: Refe
             f"ONNX outputs differ from timm's by {difference:.3g} (max abs), more than the tolerance {bound:.3g}"
         )
     files = tuple(sorted(str(file.relative_to(project_dir)) for file in folder.iterdir() if file.is_file()))
-    return OnnxReport(files, outputs, difference, bound, exporter, time.perf_counter() - start)
+    seconds = time.perf_counter() - start
+    return OnnxReport(files, outputs, difference, bound, exporter, seconds, dynamo_failure)
 
 
-def _export(module: Any, pixel_values: Any, path: Path, outputs: tuple[str, ...]) -> str:
-    """torch's dynamo exporter, else the TorchScript one; the reasons of both when neither works.
+def _export(module: Any, pixel_values: Any, path: Path, outputs: tuple[str, ...]) -> tuple[str, str]:
+    """torch's dynamo exporter, else the TorchScript one: (the exporter, why dynamo failed or ""); the reasons of
+    both when neither works.
 
     Weights over 1.5 GB go to an external data file next to the graph (`model.onnx.data`): protobuf stops at 2 GB.
     """
@@ -120,7 +123,7 @@ def _export(module: Any, pixel_values: Any, path: Path, outputs: tuple[str, ...]
                     opset_version=OPSET,
                     **options,
                 )
-            return exporter
+            return exporter, "; ".join(reasons)
         except Exception as problem:  # noqa: BLE001 - every exporter failure is a reason to report
             reasons.append(f"{exporter}: {type(problem).__name__}: {first_line(problem)[:200]}")
     raise ExportError("torch.onnx.export fails: " + "; ".join(reasons))

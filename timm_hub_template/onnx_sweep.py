@@ -60,7 +60,7 @@ class OnnxResult:
     max_abs_diff: float = 0.0
     tolerance: float = 0.0
     seconds: float = 0.0
-    reason: str = ""
+    reason: str = ""  # why it fails, or why the dynamo exporter failed when TorchScript's exported it
 
 
 def run_one(family: str, architecture: str, headless: bool = False) -> OnnxResult:
@@ -93,7 +93,14 @@ def run_one(family: str, architecture: str, headless: bool = False) -> OnnxResul
         with tempfile.TemporaryDirectory() as folder:
             report = export_onnx(Path(folder), answers, model, reference)
         return OnnxResult(
-            family, architecture, "ok", report.exporter, report.max_abs_diff, report.tolerance, report.seconds
+            family,
+            architecture,
+            "ok",
+            report.exporter,
+            report.max_abs_diff,
+            report.tolerance,
+            report.seconds,
+            report.dynamo_failure[:400],
         )
     except Exception as problem:  # noqa: BLE001 - every failure is a row of the report
         reason = f"{type(problem).__name__}: {first_line(problem)}"
@@ -123,7 +130,8 @@ def markdown(results: list[OnnxResult], seconds: float) -> str:
     for result in results:
         if result.status == "ok":
             lines.append(
-                f"| {result.family} | `{result.architecture}` | ok | {result.exporter} | {result.max_abs_diff:.2e} | "
+                f"| {result.family} | `{result.architecture}` | ok{_note(result)} | {result.exporter} | "
+                f"{result.max_abs_diff:.2e} | "
                 f"{result.tolerance:.0e} | {result.seconds:.1f} |"
             )
         else:
@@ -132,6 +140,13 @@ def markdown(results: list[OnnxResult], seconds: float) -> str:
                 f"| {result.family} | `{result.architecture}` | **fails**: {reason} | | | | {result.seconds:.1f} |"
             )
     return "\n".join(lines) + "\n"
+
+
+def _note(result: OnnxResult) -> str:
+    """Why the dynamo exporter failed, for a row TorchScript's exporter saved."""
+    if not result.reason:
+        return ""
+    return " (dynamo " + result.reason.removeprefix("dynamo: ").replace("|", "\\|") + ")"
 
 
 def main(argv: list[str] | None = None) -> int:
