@@ -125,8 +125,22 @@ def _export(module: Any, pixel_values: Any, path: Path, outputs: tuple[str, ...]
                 )
             return exporter, "; ".join(reasons)
         except Exception as problem:  # noqa: BLE001 - every exporter failure is a reason to report
-            reasons.append(f"{exporter}: {type(problem).__name__}: {first_line(problem)[:200]}")
+            reasons.append(f"{exporter}: {failure(problem)}")
     raise ExportError("torch.onnx.export fails: " + "; ".join(reasons))
+
+
+def failure(problem: BaseException) -> str:
+    """One line: the exception and, for the exporters' wrapping errors ("Failed to decompose the FX graph"), the
+    exception that caused it; without the terminal colours torch's messages carry."""
+    import re
+
+    text = f"{type(problem).__name__}: {first_line(problem)[:200]}"
+    root = problem
+    while root.__cause__ is not None and root.__cause__ is not root:
+        root = root.__cause__
+    if root is not problem:
+        text += f" (caused by {type(root).__name__}: {first_line(root)[:200]})"
+    return re.sub(r"\x1b\[[0-9;]*m", "", text)
 
 
 class _quiet:

@@ -69,8 +69,7 @@ def run_one(family: str, architecture: str, headless: bool = False) -> OnnxResul
     import torch
 
     from timm_hub_template import answers as parsing
-    from timm_hub_template.errors import first_line
-    from timm_hub_template.onnx_export import export_onnx
+    from timm_hub_template.onnx_export import export_onnx, failure
     from timm_hub_template.verify import run_reference
 
     start = time.perf_counter()
@@ -103,7 +102,7 @@ def run_one(family: str, architecture: str, headless: bool = False) -> OnnxResul
             report.dynamo_failure[:400],
         )
     except Exception as problem:  # noqa: BLE001 - every failure is a row of the report
-        reason = f"{type(problem).__name__}: {first_line(problem)}"
+        reason = failure(problem)
         return OnnxResult(family, architecture, "fail", seconds=time.perf_counter() - start, reason=reason[:400])
 
 
