@@ -229,3 +229,16 @@ def test_missing_onnx_packages_are_named_in_one_line(tmp_path):
         "onnxscript",
     }
     assert not {"onnx", "onnxruntime"} & {line.split(">")[0] for line in dependencies.requirements()}
+
+
+def test_onnx_sweep_rows_say_the_result_or_the_reason():
+    from timm_hub_template.onnx_sweep import markdown, run_one
+
+    passed = run_one("resnet", "test_resnet")
+    failed = run_one("none", "not_a_timm_architecture")
+    assert passed.status == "ok" and passed.exporter == "dynamo" and passed.max_abs_diff <= passed.tolerance
+    assert failed.status == "fail" and failed.reason.startswith("AnswerError: unknown timm architecture")
+    table = markdown([passed, failed], passed.seconds + failed.seconds)
+    assert "1 of 2 architectures" in table
+    assert "| resnet | `test_resnet` | ok | dynamo |" in table
+    assert "| none | `not_a_timm_architecture` | **fails**: AnswerError: unknown timm architecture" in table
