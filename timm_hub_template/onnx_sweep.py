@@ -128,7 +128,7 @@ def markdown(results: list[OnnxResult], seconds: float) -> str:
         f"{platform.machine()} "
         f"with torch {torch.__version__}, onnxruntime {onnxruntime.__version__}. The tolerance is 1e-4 times "
         "max(1, max |logit|): onnxruntime's float32 kernels are not PyTorch's. A diff of exactly 0 comes from a head "
-        "that timm initialises to zeros (MLP-Mixer's family): with random weights its logits are all 0. Where the "
+        "that timm initialises to zeros (gMLP, Sequencer, Hiera): with random weights their logits are all 0. Where the "
         "dynamo exporter fails and TorchScript's exports the graph, the row says why dynamo failed."
     )
     lines = [
