@@ -277,3 +277,4 @@ def test_model_args_of_a_fallback_architecture_are_the_class_arguments():
 def test_dtype_is_one_of_three():
     assert answers().dtype == "float32" and answers(dtype="bfloat16").torch_dtype == torch.bfloat16
     assert refusal(dtype="fp8") == "dtype must be one of float32, bfloat16, float16, not 'fp8'"
+    assert "use dtype=float32 (not bfloat16) with it" in refusal(dtype="bfloat16", onnx="yes")

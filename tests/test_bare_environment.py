@@ -56,10 +56,17 @@ def test_package_metadata_requires_what_the_template_needs(tmp_path):
         requires = {
             normalized(line.removeprefix("Requires-Dist: "))
             for line in archive.read(metadata).decode().splitlines()
-            if line.startswith("Requires-Dist: ")
+            if line.startswith("Requires-Dist: ") and "extra ==" not in line
+        }
+        extra = {
+            normalized(line.removeprefix("Requires-Dist: ").split(";")[0])
+            for line in archive.read(metadata).decode().splitlines()
+            if line.startswith("Requires-Dist: ") and 'extra == "onnx"' in line
         }
         assert "timm_hub_template/templates/model_card.md" in archive.namelist()
     assert requires == {normalized(requirement) for requirement in dependencies.requirements()}
+    # onnx=yes needs requirements-onnx.txt: the `onnx` extra (`pip install "timm-hub-template[onnx]"`), not a dependency.
+    assert extra == {normalized(line) for line in dependencies.requirements(dependencies.ONNX_REQUIREMENTS)}
     assert normalized("torch>=2.4,<=2.14.1") in requires
 
 

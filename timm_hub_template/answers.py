@@ -76,6 +76,14 @@ class Answers:
     git_init: bool
     push_to_hub: bool
     private: bool
+    onnx: bool = False  # also export onnx/model.onnx, checked with onnxruntime against timm's logits
+
+    @property
+    def standard_processor_fields(self) -> dict[str, Any]:
+        """The standard image-processor fields (`size`, `crop_size`, `resample`, ...) of the data config."""
+        from timm_hub_template.processor_fields import standard_fields
+
+        return standard_fields(self.data_config)
 
     @property
     def spec(self) -> ArchitectureSpec:
@@ -132,7 +140,9 @@ def _parse(frozen_context: str) -> Answers:
     model_type = context.get("model_type", "")
     _raise(_model_type_error(model_type))
     hub_owner, license_id, description = _publishing(context)
-    flags = {variable: _yes_no(context, variable) for variable in ("git_init", "push_to_hub", "private")}
+    flags = {variable: _yes_no(context, variable) for variable in ("git_init", "push_to_hub", "private", "onnx")}
+    if flags["onnx"] and dependencies.missing_onnx():
+        raise AnswerError(dependencies.onnx_install_hint(dependencies.missing_onnx()))
 
     weights, checkpoint = _weights(context, architecture)
     training = checkpoint.training_args if checkpoint else {}
@@ -172,7 +182,7 @@ def _parse(frozen_context: str) -> Answers:
         model_args=model_args,
         data_config=resolve_data_config(spec, model_args, {**training_data, **variable_data}),
         data_config_source=" and ".join(source for source, used in sources if used),
-        dtype=_choice(context, "dtype", DTYPES, "float32"),
+        dtype=_dtype(context, flags["onnx"]),
         repo_name=repo_name,
         module_name=context.get("module_name", ""),
         class_prefix=context.get("class_prefix", ""),
@@ -258,6 +268,13 @@ def _choice(context: dict[str, str], variable: str, choices: tuple[str, ...], de
     if value not in choices:
         raise AnswerError(f"{variable} must be one of {', '.join(choices)}, not {value!r}")
     return value
+
+
+def _dtype(context: dict[str, str], onnx: bool) -> str:
+    dtype = _choice(context, "dtype", DTYPES, "float32")
+    if onnx and dtype != "float32":
+        raise AnswerError(f"onnx=yes exports and checks the float32 graph: use dtype=float32 (not {dtype}) with it")
+    return dtype
 
 
 def _yes_no(context: dict[str, str], variable: str) -> bool:

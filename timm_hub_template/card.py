@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from timm_hub_template.answers import Answers
     from timm_hub_template.introspect import ArchitectureSpec
+    from timm_hub_template.onnx_export import OnnxReport
     from timm_hub_template.stats import ModelStats
 
 TEMPLATE = Path(__file__).parent / "templates" / "model_card.md"
@@ -100,7 +101,9 @@ def requirements(spec: ArchitectureSpec, versions: dict[str, str]) -> Requiremen
     )
 
 
-def write_model_card(project_dir: Path, answers: Answers, stats: ModelStats, provenance: Provenance) -> None:
+def write_model_card(
+    project_dir: Path, answers: Answers, stats: ModelStats, provenance: Provenance, onnx: OnnxReport | None = None
+) -> None:
     from huggingface_hub import ModelCard, ModelCardData
 
     spec = answers.spec
@@ -131,5 +134,6 @@ def write_model_card(project_dir: Path, answers: Answers, stats: ModelStats, pro
         provenance=provenance,
         requirements=requirements(spec, provenance.versions),
         timm_bibtex=TIMM_BIBTEX,
+        onnx=onnx,
     )
     card.save(project_dir / "README.md")

@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from timm_hub_template import __version__, card, safetensors_stream, stats, weights
+from timm_hub_template import __version__, card, onnx_export, safetensors_stream, stats, weights
 from timm_hub_template.formatting import format_python_files
 from timm_hub_template.verify import Reference, run_reference
 
@@ -41,6 +41,7 @@ def export(project_dir: Path, answers: Answers) -> Reference:
         reference_model = weights.load_reference(answers)
         model = build_with_weights(modeling, answers, reference_model)
         reference = run_reference(reference_model, answers.data_config["input_size"], answers.torch_dtype)
+        onnx_report = onnx_export.export_if_asked(project_dir, answers, reference_model, reference)
         save_model(model, modeling, prefix, module, project_dir)
         processor = getattr(processing, f"{prefix}ImageProcessor")()
         processor.register_for_auto_class("AutoImageProcessor")
@@ -57,7 +58,7 @@ def export(project_dir: Path, answers: Answers) -> Reference:
         weights_sha256={path.name: weights.sha256(path) for path in sorted(project_dir.glob("model*.safetensors"))},
         versions=library_versions(),
     )
-    card.write_model_card(project_dir, answers, model_stats, provenance)
+    card.write_model_card(project_dir, answers, model_stats, provenance, onnx_report)
     return reference
 
 

@@ -9,6 +9,10 @@ from transformers.image_processing_utils import BaseImageProcessor, BatchFeature
 from transformers.image_transforms import to_pil_image
 from transformers.image_utils import make_flat_list_of_images
 
+# The standard image-processor fields of timm's transform, computed from its data config when the repository was
+# generated, for tools that read only those (transformers.js, ONNX runtimes); `preprocess` runs timm's transform.
+STANDARD_FIELDS = {{ answers.standard_processor_fields | pyrepr }}
+
 
 class {{ cookiecutter.class_prefix }}ImageProcessor(BaseImageProcessor):
     """Resizes, crops and normalises images exactly as timm evaluates them.
@@ -29,7 +33,7 @@ class {{ cookiecutter.class_prefix }}ImageProcessor(BaseImageProcessor):
 {%- endfor %}
         **kwargs,
     ):
-        super().__init__(**kwargs)
+        super().__init__(**{**STANDARD_FIELDS, **kwargs})
 {%- for key in answers.data_config %}
         self.{{ key }} = {{ key }}
 {%- endfor %}
