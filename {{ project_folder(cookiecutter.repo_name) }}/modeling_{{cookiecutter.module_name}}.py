@@ -15,7 +15,7 @@ Transformers' TimmWrapper does, because a config cannot hold what timm passes to
 {%- endif %}
 """
 
-{{ spec.imports | import_block(["torch", "transformers:PreTrainedModel", "transformers.integrations:is_deepspeed_zero3_enabled", "transformers.modeling_outputs:BaseModelOutputWithPooling", "transformers.modeling_outputs:ImageClassifierOutput"] + (["transformers.modeling_outputs:BackboneOutput"] if spec.stage_names else []) + ([] if spec.explicit else ["timm"]) + (["typing:ClassVar"] if spec.shared or spec.classifier else [])) }}
+{{ spec.imports | import_block(["torch", "transformers:PreTrainedModel", "transformers.integrations:is_deepspeed_zero3_enabled", "transformers.modeling_outputs:BaseModelOutputWithPooling", "transformers.modeling_outputs:ImageClassifierOutput"] + (["transformers.modeling_outputs:BackboneOutput"] if spec.stage_names else []) + ([] if spec.explicit else ["timm"]) + (["typing:ClassVar"] if spec.classifier else [])) }}
 
 from .configuration_{{ cookiecutter.module_name }} import {{ config_class }}
 {%- if spec.stage_names %}
@@ -110,6 +110,19 @@ def build_timm_model(config: {{ config_class }}, num_classes: int) -> torch.nn.M
     return timm.create_model(config.architecture, pretrained=False, num_classes=num_classes, **model_args)
 {%- endif %}
 
+{%- if spec.shared %}
+
+
+def shared_parameters(module, prefix):
+    """Each parameter that is the same tensor as an earlier one, mapped to that one's name."""
+    first, shared = {}, {}
+    for name, parameter in module.named_parameters(remove_duplicate=False):
+        original = first.setdefault(id(parameter), prefix + name)
+        if original != prefix + name:
+            shared[prefix + name] = original
+    return shared
+{%- endif %}
+
 
 class {{ prefix }}PreTrainedModel(PreTrainedModel):
     """Shared by the models below; all keep timm's model as `timm_model`."""
@@ -118,16 +131,12 @@ class {{ prefix }}PreTrainedModel(PreTrainedModel):
     base_model_prefix = "timm_model"
     main_input_name = "pixel_values"
     input_modalities = ("image",)
-{%- if spec.shared %}
-    # timm shares these modules between blocks: saved once, tied again on load.
-    _tied_weights_keys: ClassVar[dict[str, str]] = {
-{%- for name, source in spec.shared %}
-        {{ ("timm_model." ~ name) | pyrepr }}: {{ ("timm_model." ~ source) | pyrepr }},
-{%- endfor %}
-    }
-{%- endif %}
 
     def post_init(self):
+{%- if spec.shared %}
+        # timm shares modules between blocks: saved once, tied again on load.
+        self._tied_weights_keys = shared_parameters(self.timm_model, prefix="timm_model.")
+{%- endif %}
         # Only where timm's model has working checkpointing (asked as Transformers' TimmWrapper does).
         self.supports_gradient_checkpointing = self._timm_has_checkpointing()
         super().post_init()
