@@ -79,6 +79,8 @@ def inspect_file(path: Path, key_choice: str = "auto") -> Checkpoint:
         if key_choice == "state_dict_ema":
             raise CheckpointError(f"{path.name} holds one state dict, no EMA weights: use checkpoint_key=auto")
         return Checkpoint(path, "", {}, shapes)
+    from timm_hub_template.introspect import json_safe
+
     contents = load(path, mmap=True)
     key = _published_key(contents, key_choice, path)
     state_dict = state_dict_of(contents, key, path)
@@ -86,7 +88,7 @@ def inspect_file(path: Path, key_choice: str = "auto") -> Checkpoint:
     return Checkpoint(
         path=path,
         key=key,
-        training_args=_json_values(vars(args)) if isinstance(args, argparse.Namespace) else {},
+        training_args=json_safe(vars(args)) if isinstance(args, argparse.Namespace) else {},
         shapes={name: tuple(tensor.shape) for name, tensor in state_dict.items()},
     )
 
@@ -176,16 +178,6 @@ def data_args_of(training: dict[str, Any]) -> dict[str, Any]:
     """The data settings `train.py` resolved its eval transform with (`resolve_data_config(vars(args))`)."""
     keys = ("input_size", "img_size", "mean", "std", "interpolation", "crop_pct", "crop_mode")
     return {key: training[key] for key in keys if training.get(key) not in (None, "", [])}
-
-
-def _json_values(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(key): _json_values(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_values(item) for item in value]
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    return str(value)
 
 
 def _first_line(error: BaseException) -> str:

@@ -442,7 +442,7 @@ def inspect_architecture(
         shared=_shared_parameters(model),
         model_args=json.loads(model_args),
         stage_names=_stage_names(model),
-        pretrained_cfg=_json_safe(pretrained_cfg),
+        pretrained_cfg=json_safe(pretrained_cfg),
         supports_gradient_checkpointing=_supports_gradient_checkpointing(model),
     )
 
@@ -783,11 +783,12 @@ def _shared_parameters(model: Any) -> tuple[tuple[str, str], ...]:
     return tuple(shared)
 
 
-def _json_safe(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
+    """`value` as JSON values: tuples as lists, keys as strings, other objects as their `str`."""
     if isinstance(value, dict):
-        return {str(key): _json_safe(item) for key, item in value.items()}
+        return {str(key): json_safe(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_json_safe(item) for item in value]
+        return [json_safe(item) for item in value]
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     return str(value)
