@@ -40,3 +40,22 @@ def test_report_counts_each_status_and_lists_failures_with_their_reason():
     assert "- `b_lambda` (beta, 2M): argument `cfg` holds `<lambda>`" in text
     assert "- `b_odd` (beta, 0M): ruff: modeling_b_odd.py:1:8: F401 `os` imported but unused" in text
     assert "- wall time: 2.0 min with 2 workers; peak RSS of one worker: 512 MB" in text
+
+
+def test_coverage_repeats_the_sibling_totals(tmp_path):
+    import json
+    from dataclasses import asdict
+
+    from timm_hub_template.siblings import ClassReach, Reach
+
+    assert sweep.siblings_section(tmp_path / "SIBLINGS.jsonl") == ""  # no sibling sweep yet: no section
+    reach = ClassReach(
+        "timm.models.resnet:ResNet",
+        "resnet18",
+        [Reach("resnet34", True, logits=True), Reach("resnet50", False, "keys differ", same_code=False)],
+    )
+    (tmp_path / "SIBLINGS.jsonl").write_text(json.dumps(asdict(reach)) + "\n")
+    section = sweep.siblings_section(tmp_path / "SIBLINGS.jsonl")
+    assert "## Siblings: the config decides the model" in section
+    assert "- classes: 1; siblings: 2, reached: 1, not reached: 1" in section
+    assert "- same modeling file: 1 of 2" in section

@@ -180,8 +180,6 @@ def reach_class(key: str, logits: int = 3, base: str | None = None, same_code: b
 def report(results: list[ClassReach]) -> str:
     import timm
 
-    siblings = [reach for result in results for reach in result.siblings]
-    reached = sum(reach.reached for reach in siblings)
     lines = [
         "# Siblings: every architecture of a timm class from one repository's config",
         "",
@@ -195,9 +193,7 @@ def report(results: list[ClassReach]) -> str:
         "",
         "## Totals",
         "",
-        f"- classes: {len(results)}; siblings: {len(siblings)}, reached: {reached}, not reached: {len(siblings) - reached}",
-        f"- logits equal: {sum(reach.logits for reach in siblings)} siblings",
-        f"- same modeling file: {sum(reach.same_code for reach in siblings)} of {len(siblings)}",
+        *totals(results),
         "",
         "## By class",
         "",
@@ -217,6 +213,17 @@ def report(results: list[ClassReach]) -> str:
     differing = [(result, reach) for result in results for reach in result.siblings if not reach.same_code]
     lines += [f"- `{reach.sibling}` (base `{result.base}`)" for result, reach in differing] or ["none"]
     return "\n".join(lines) + "\n"
+
+
+def totals(results: list[ClassReach]) -> list[str]:
+    """The report's totals, as Markdown list items (COVERAGE.md repeats them)."""
+    siblings = [reach for result in results for reach in result.siblings]
+    reached = sum(reach.reached for reach in siblings)
+    return [
+        f"- classes: {len(results)}; siblings: {len(siblings)}, reached: {reached}, not reached: {len(siblings) - reached}",
+        f"- logits equal: {sum(reach.logits for reach in siblings)} siblings",
+        f"- same modeling file: {sum(reach.same_code for reach in siblings)} of {len(siblings)}",
+    ]
 
 
 def load_results(log: Path | None) -> list[ClassReach]:

@@ -185,6 +185,18 @@ def report(
     return "\n".join(lines) + "\n"
 
 
+def siblings_section(log: Path | None) -> str:
+    """The sibling sweep's totals (SIBLINGS.md beside COVERAGE.md has every class), when it has run."""
+    from timm_hub_template import siblings
+
+    results = siblings.load_results(log)
+    if not results:
+        return ""
+    lines = ["", "## Siblings: the config decides the model", ""]
+    lines += ["From `python -m timm_hub_template siblings` (every class and unreached sibling: SIBLINGS.md):", ""]
+    return "\n".join([*lines, *siblings.totals(results)]) + "\n"
+
+
 def main(names: list[str], workers: int, max_params: int, output: Path | None, report_only: bool = False) -> int:
     log = output.with_suffix(".jsonl") if output else None
     if report_only:  # the table of what COVERAGE.jsonl holds, e.g. after an interrupted sweep
@@ -197,6 +209,7 @@ def main(names: list[str], workers: int, max_params: int, output: Path | None, r
         wall = time.perf_counter() - start
         peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         text = report(results, len(names), wall, peak_mb, workers, max_params)
+    text += siblings_section(output.with_name("SIBLINGS.jsonl") if output else None)
     if output:
         output.write_text(text)
     print(text.split("## By family")[0])
