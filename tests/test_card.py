@@ -174,16 +174,16 @@ def test_stats_count_models_that_hand_a_parameter_to_a_submodule():
 @pytest.mark.parametrize("architecture", ["resnet18", "vit_base_r50_s16_224", "dla34"])
 def test_card_promises_only_what_the_architecture_has(tmp_path, architecture):
     """Explicit config fields only where the fields are explicit; activation checkpointing only where timm has it."""
+    from timm_hub_template import batch
     from timm_hub_template.card import Provenance, write_model_card
-    from timm_hub_template.introspect import inspect_architecture
+    from timm_hub_template.export import library_versions
     from timm_hub_template.stats import ModelStats
 
-    spec = inspect_architecture(architecture)
-    context = {"weights": "random", "repo_name": "r", "hub_owner": "", "license": "auto", "description": ""}
-    context |= {"class_prefix": "Prefix", "module_name": "module"}
+    answers = batch.parse_answers(batch.render_context({"architecture": architecture, "weights": "random"}, tmp_path))
+    spec = answers.spec
     stats = ModelStats(params=1, macs=1, activations=1, input_size=(3, 224, 224))
-    provenance = Provenance(template_version="0", weights="random", weights_sha256="0", versions={})
-    write_model_card(tmp_path, spec, context, stats, provenance)
+    provenance = Provenance("0", "random", {"model.safetensors": "0"}, library_versions())
+    write_model_card(tmp_path, answers, stats, provenance)
     text = (tmp_path / "README.md").read_text()
     assert ("from explicit config fields" in text) == spec.explicit
     assert ("create timm's `vit_base_r50_s16_224` by name" in text) == (not spec.explicit)
