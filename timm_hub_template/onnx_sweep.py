@@ -98,7 +98,7 @@ def run_one(family: str, architecture: str, headless: bool = False) -> OnnxResul
         )
         torch.manual_seed(0)
         model = timm.create_model(answers.spec.full_name, **answers.spec.create_kwargs).eval()
-        reference = run_reference(model, answers.data_config["input_size"])
+        reference = run_reference(model, answers.data_config["input_size"], answers.torch_dtype)
         with tempfile.TemporaryDirectory() as folder:
             report = export_onnx(Path(folder), answers, model, reference)
         return OnnxResult(
