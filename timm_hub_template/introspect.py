@@ -523,15 +523,22 @@ def _field(encoder: ConfigEncoder, name: str, value: Any, info: ClassInfo) -> Fi
     kind = info.kinds.get(name, Kind.PLAIN)
     if kind is Kind.COMPONENT or _is_component(value):
         encoded = encoder.encode_component(value)
-        choices = set(info.choices.get(name, ()))
-        choices.add(_choice(encoder, value))
-        return Field(name, encoded, Kind.COMPONENT, _ordered_choices(choices - {_NOT_A_CHOICE}))
+        choices = set(info.choices.get(name, ())) | _choices(encoder, value)
+        return Field(name, encoded, Kind.COMPONENT, _ordered_choices(choices))
     encoded = encoder.encode(value)
     # Dicts go through `resolve()` too, which copies them: timm constructors may edit them in place.
     return Field(name, encoded, Kind.STRUCTURE if kind is Kind.STRUCTURE or _has_dicts(encoded) else Kind.PLAIN)
 
 
 _NOT_A_CHOICE = object()
+
+
+def _choices(encoder: ConfigEncoder, value: Any) -> set[Any]:
+    """The choices a component field's value offers; a sequence (one component per stage) offers each item's."""
+    if isinstance(value, (list, tuple)):
+        return set().union(*(_choices(encoder, item) for item in value))
+    choice = _choice(encoder, value)
+    return set() if choice is _NOT_A_CHOICE else {choice}
 
 
 def _choice(encoder: ConfigEncoder, value: Any) -> Any:
@@ -697,7 +704,7 @@ def describe_class(model_cls: type, captures: list[tuple[str, dict[str, Any], bo
         nested = any(isinstance(value, (list, tuple, dict)) for value in seen)
         if any(_is_component(value) for value in seen) or (layer_like and not nested):
             kinds[name] = Kind.COMPONENT
-            offered = {_choice(encoder, value) for value in seen} - {_NOT_A_CHOICE}
+            offered = set().union(*(_choices(encoder, value) for value in seen))
             names_used = {value for value in seen if isinstance(value, str)}
             # The factories the module calls on this argument; else the first that knows the names it is given.
             known = factories.get(name) or next(

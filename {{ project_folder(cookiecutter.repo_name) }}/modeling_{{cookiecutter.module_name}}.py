@@ -55,7 +55,9 @@ def resolve(value):
         if "__component__" in value:
 {%- if spec.uses_partial %}
             component = COMPONENTS[value["__component__"]]
-            return partial(component, **fields) if fields else component
+            # Layer arguments as timm writes them: sizes as tuples (RepConditionalPosEnc asserts it).
+            arguments = {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}
+            return partial(component, **arguments) if arguments else component
 {%- else %}
             return COMPONENTS[value["__component__"]]
 {%- endif %}
