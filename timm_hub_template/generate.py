@@ -108,16 +108,21 @@ def sigterm_raises():
 
 @contextlib.contextmanager
 def quiet_progress_bars():
-    """No per-step progress bars from Transformers and huggingface_hub ("Loading weights", "Writing model shards")."""
+    """No per-step progress bars from Transformers and huggingface_hub ("Loading weights", "Writing model shards"),
+    and no Transformers warnings about the expected loading reports."""
     from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
     from transformers.utils import logging
 
     hub_disabled, transformers_enabled = are_progress_bars_disabled(), logging.is_progress_bar_enabled()
+    verbosity = logging.get_verbosity()
     disable_progress_bars()
     logging.disable_progress_bar()
+    # The verification's loading reports (the classifier's head keys the features model leaves out) are expected.
+    logging.set_verbosity_error()
     try:
         yield
     finally:
+        logging.set_verbosity(verbosity)
         if not hub_disabled:
             enable_progress_bars()
         if transformers_enabled:
