@@ -13,6 +13,8 @@ import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from timm_hub_template.errors import first_line
+
 if TYPE_CHECKING:
     from timm_hub_template.introspect import ArchitectureSpec
 
@@ -106,9 +108,7 @@ def load(path: Path, mmap: bool = False) -> dict[str, Any]:
                     raise
                 contents = torch.load(path, map_location="cpu", weights_only=True)  # the legacy format
     except Exception as error:  # pickle, zip and torch errors have no common base class
-        raise CheckpointError(
-            f"cannot read checkpoint {path}: {type(error).__name__}: {_first_line(error)}"
-        ) from error
+        raise CheckpointError(f"cannot read checkpoint {path}: {type(error).__name__}: {first_line(error)}") from error
     if not isinstance(contents, dict):
         raise CheckpointError(f"checkpoint {path.name} holds a {type(contents).__name__}, not a state dict")
     return contents
@@ -178,9 +178,3 @@ def data_args_of(training: dict[str, Any]) -> dict[str, Any]:
     """The data settings `train.py` resolved its eval transform with (`resolve_data_config(vars(args))`)."""
     keys = ("input_size", "img_size", "mean", "std", "interpolation", "crop_pct", "crop_mode")
     return {key: training[key] for key in keys if training.get(key) not in (None, "", [])}
-
-
-def _first_line(error: BaseException) -> str:
-    from timm_hub_template.errors import first_line
-
-    return first_line(error)

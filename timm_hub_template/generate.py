@@ -17,7 +17,7 @@ import os
 import signal
 import threading
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -50,7 +50,7 @@ class Summary:
 
     folder: Path
     verified: list[str]
-    published: publish.Published = field(default_factory=publish.Published)
+    published: publish.Published
 
     def text(self) -> str:
         size = sum(
