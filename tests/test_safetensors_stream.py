@@ -1,5 +1,6 @@
 """Issue 13: the weights are written one tensor at a time, as safetensors writes them, and sharded like Transformers."""
 
+import hashlib
 import json
 import shutil
 import struct
@@ -8,9 +9,11 @@ import pytest
 import timm
 import torch
 from safetensors.torch import load_file
+from safetensors.torch import save_file as save_safetensors
 from transformers import AutoModelForImageClassification
 
 from timm_hub_template import batch
+from timm_hub_template.safetensors_stream import load_file as load_file_aligned
 from timm_hub_template.safetensors_stream import save_file, save_sharded
 
 
@@ -25,12 +28,13 @@ def test_files_hold_the_tensors_at_aligned_offsets(tmp_path):
         "transposed": torch.randn(4, 6).t(),  # not contiguous
         "bytes": torch.arange(7, dtype=torch.uint8),
     }
-    save_file(tensors, tmp_path / "ours.safetensors", metadata={"format": "pt"})
+    digest = save_file(tensors, tmp_path / "ours.safetensors", metadata={"format": "pt"})
     loaded = load_file(tmp_path / "ours.safetensors")  # safetensors' own reader
     assert set(loaded) == set(tensors)
     for name, tensor in tensors.items():
         assert loaded[name].dtype == tensor.dtype and torch.equal(loaded[name], tensor), name
     data = (tmp_path / "ours.safetensors").read_bytes()
+    assert digest == hashlib.sha256(data).hexdigest()  # hashed while written
     header_size = struct.unpack("<Q", data[:8])[0]
     header = json.loads(data[8 : 8 + header_size])
     assert header.pop("__metadata__") == {"format": "pt"}
@@ -57,7 +61,9 @@ def test_shards_and_index_load_through_transformers(generated, tmp_path):
     (sharded / "model.safetensors").unlink()
     state_dict = load_file(generated / "model.safetensors")
     files = save_sharded(state_dict, sharded, total_parameters=123, max_shard_size="1MB")
-    shards = sorted(name for name in files if name.endswith(".safetensors"))
+    shards = sorted(files)
+    for name in shards:
+        assert files[name] == hashlib.sha256((sharded / name).read_bytes()).hexdigest()
     assert len(shards) > 1 and shards[0] == f"model-00001-of-{len(shards):05d}.safetensors"
     index = json.loads((sharded / "model.safetensors.index.json").read_text())
     assert set(index["weight_map"]) == set(state_dict) and set(index["weight_map"].values()) == set(shards)
@@ -74,3 +80,25 @@ def test_shards_and_index_load_through_transformers(generated, tmp_path):
 def test_small_models_stay_one_file(generated):
     assert (generated / "model.safetensors").is_file()
     assert not (generated / "model.safetensors.index.json").exists()
+
+
+def test_reading_gives_aligned_tensors_in_the_published_dtype(tmp_path):
+    tensors = {
+        "odd": torch.randn(3, 5),  # 60 bytes: safetensors' own layout leaves the next tensor unaligned
+        "weight": torch.randn(16, 16),
+        "counter": torch.tensor(7, dtype=torch.int64),
+        "flag": torch.tensor([True, False]),
+    }
+    path = tmp_path / "theirs.safetensors"
+    save_safetensors(tensors, path)  # safetensors' own writer
+    loaded = load_file_aligned(path)
+    assert set(loaded) == set(tensors)
+    for name, tensor in tensors.items():
+        assert loaded[name].dtype == tensor.dtype and torch.equal(loaded[name], tensor), name
+        assert loaded[name].data_ptr() % 64 == 0, name
+    cast = load_file_aligned(path, torch.bfloat16)
+    assert cast["weight"].dtype == torch.bfloat16 and torch.equal(cast["weight"], tensors["weight"].bfloat16())
+    assert cast["counter"].dtype == torch.int64 and cast["flag"].dtype == torch.bool  # integers stay as they are
+    path.write_bytes(path.read_bytes()[:-100])
+    with pytest.raises(ValueError, match="ends before"):
+        load_file_aligned(path)

@@ -19,7 +19,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from timm_hub_template import checkpoints, dependencies
+from timm_hub_template import checkpoints, dependencies, digests
 
 if TYPE_CHECKING:
     from timm_hub_template.introspect import ArchitectureSpec
@@ -132,6 +132,9 @@ def _parse(frozen_context: str) -> Answers:
     missing = dependencies.missing()
     if missing:
         raise AnswerError(dependencies.install_hint(missing))
+    weights_file = Path(context.get("weights", "").strip()).expanduser()
+    if checkpoints.has_supported_suffix(weights_file) and weights_file.is_file():
+        digests.start(weights_file)  # the card's SHA-256, hashed on another core while timm is imported
     architecture = _architecture(context.get("architecture", ""))  # the other names derive from it
     repo_name = context.get("repo_name", "")
     _raise(repo_name_error(repo_name))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import struct
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -141,15 +142,19 @@ def state_dict_of(contents: dict[str, Any], key: str, path: Path) -> dict[str, A
     return clean_state_dict(tensors)
 
 
-def read_weights(checkpoint: Checkpoint) -> dict[str, Any]:
-    """The published weights of `checkpoint`, memory-mapped where the format allows."""
-    from timm.models import load_state_dict
+def read_weights(checkpoint: Checkpoint, dtype: Any = None) -> dict[str, Any]:
+    """The published weights of `checkpoint`: a safetensors file read tensor by tensor into aligned memory (cast to
+    `dtype` as it is read), a torch file memory-mapped where its format allows."""
+    from timm.models import clean_state_dict
+
+    from timm_hub_template import safetensors_stream
 
     if not checkpoint.key and checkpoint.path.name.lower().endswith(".safetensors"):
         try:
-            return load_state_dict(str(checkpoint.path), weights_only=True)
-        except Exception as error:  # safetensors raises its own error types
-            raise CheckpointError(f"cannot read checkpoint {checkpoint.path}: {error}") from error
+            state_dict = safetensors_stream.load_file(checkpoint.path, dtype)
+        except (OSError, ValueError, struct.error) as error:
+            raise CheckpointError(f"cannot read checkpoint {checkpoint.path}: {first_line(error)}") from error
+        return clean_state_dict(state_dict)
     return state_dict_of(load(checkpoint.path, mmap=True), checkpoint.key, checkpoint.path)
 
 

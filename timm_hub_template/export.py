@@ -12,15 +12,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
-import gc
 import importlib.util
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from timm_hub_template import __version__, card, onnx_export, safetensors_stream, stats, weights
 from timm_hub_template.formatting import format_python_files
@@ -28,6 +31,8 @@ from timm_hub_template.verify import Reference, run_reference
 
 if TYPE_CHECKING:
     from timm_hub_template.answers import Answers
+
+T = TypeVar("T")
 
 
 def export(project_dir: Path, answers: Answers) -> Reference:
@@ -40,9 +45,12 @@ def export(project_dir: Path, answers: Answers) -> Reference:
         processing = generated[f"image_processing_{module}"]
         reference_model = weights.load_reference(answers)
         model = build_with_weights(modeling, answers, reference_model)
-        reference = run_reference(reference_model, answers.data_config["input_size"], answers.torch_dtype)
+        # timm's outputs are computed while the weights are written: the disk and the hashing use the other core.
+        save = functools.partial(save_model, model, modeling, prefix, module, project_dir)
+        with in_background(save) as saved:
+            reference = run_reference(reference_model, answers.data_config["input_size"], answers.torch_dtype)
+            weights_sha256 = saved.result()
         onnx_report = onnx_export.export_if_asked(project_dir, answers, reference_model, reference)
-        save_model(model, modeling, prefix, module, project_dir)
         processor = getattr(processing, f"{prefix}ImageProcessor")()
         processor.register_for_auto_class("AutoImageProcessor")
         processor.save_pretrained(project_dir)
@@ -51,11 +59,10 @@ def export(project_dir: Path, answers: Answers) -> Reference:
         )
         weights_origin = weights.describe(answers)
         del model, reference_model
-        gc.collect()
     provenance = card.Provenance(
         template_version=template_version(),
         weights=weights_origin,
-        weights_sha256={path.name: weights.sha256(path) for path in sorted(project_dir.glob("model*.safetensors"))},
+        weights_sha256=dict(sorted(weights_sha256.items())),
         versions=library_versions(),
     )
     card.write_model_card(project_dir, answers, model_stats, provenance, onnx_report)
@@ -146,9 +153,27 @@ def build_with_weights(modeling: Any, answers: Answers, reference: Any):
     return model.eval()
 
 
-def save_model(model: Any, modeling: Any, prefix: str, module: str, project_dir: Path) -> None:
+@contextlib.contextmanager
+def in_background(work: Callable[[threading.Event], T]) -> Iterator[Future[T]]:
+    """`work(cancelled)` on a second thread while the block runs. When the block fails (or is interrupted), the
+    event tells `work` to stop, and the block's exception propagates once the thread has stopped: nothing is
+    still writing while the caller cleans up."""
+    cancelled = threading.Event()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="timm-hub-save") as pool:
+        future = pool.submit(work, cancelled)
+        try:
+            yield future
+        except BaseException:
+            cancelled.set()
+            raise
+
+
+def save_model(
+    model: Any, modeling: Any, prefix: str, module: str, project_dir: Path, cancelled: threading.Event | None = None
+) -> dict[str, str]:
     """What `save_pretrained` writes, with every Auto class in `auto_map` (Transformers only adds the saved model's
-    class), and the weights streamed into safetensors one tensor at a time (no second copy in memory)."""
+    class), and the weights streamed into safetensors one tensor at a time (no second copy in memory); returns the
+    SHA-256 of each weights file. Stops between tensors once `cancelled` is set."""
     from transformers.dynamic_module_utils import custom_object_save
     from transformers.modeling_utils import remove_tied_weights_from_state_dict
 
@@ -170,4 +195,4 @@ def save_model(model: Any, modeling: Any, prefix: str, module: str, project_dir:
     custom_object_save(model, project_dir, config=model.config)
     model.config.save_pretrained(project_dir)
     state_dict = remove_tied_weights_from_state_dict(model.state_dict(), model)
-    safetensors_stream.save_sharded(state_dict, project_dir, model.num_parameters())
+    return safetensors_stream.save_sharded(state_dict, project_dir, model.num_parameters(), cancelled=cancelled)

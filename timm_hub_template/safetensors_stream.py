@@ -16,35 +16,44 @@ from __future__ import annotations
 import json
 import struct
 from pathlib import Path
+from threading import Event
 from typing import Any
 
+from timm_hub_template.digests import HashingWriter
+
 ALIGNMENT = 64
-# safetensors' dtype names, in the order it lays tensors out: larger dtypes first, then by name.
-_DTYPE_NAMES = ("I64", "F64", "F32", "I32", "BF16", "F16", "I16", "I8", "U8", "BOOL")
+# safetensors' dtype names and torch's, in the order safetensors lays tensors out: larger dtypes first, then by name.
+_TORCH_DTYPES = {
+    "I64": "int64",
+    "F64": "float64",
+    "F32": "float32",
+    "I32": "int32",
+    "BF16": "bfloat16",
+    "F16": "float16",
+    "I16": "int16",
+    "I8": "int8",
+    "U8": "uint8",
+    "BOOL": "bool",
+}
+_DTYPE_NAMES = tuple(_TORCH_DTYPES)
+
+
+class Cancelled(Exception):
+    """Writing stopped because the run failed or was interrupted elsewhere."""
 
 
 def _dtype_name(tensor: Any) -> str:
-    import torch
-
-    names = {
-        torch.int64: "I64",
-        torch.float64: "F64",
-        torch.float32: "F32",
-        torch.int32: "I32",
-        torch.bfloat16: "BF16",
-        torch.float16: "F16",
-        torch.int16: "I16",
-        torch.int8: "I8",
-        torch.uint8: "U8",
-        torch.bool: "BOOL",
-    }
-    if tensor.dtype not in names:
+    name = next((name for name, dtype in _TORCH_DTYPES.items() if str(tensor.dtype) == f"torch.{dtype}"), None)
+    if name is None:
         raise ValueError(f"cannot write a {tensor.dtype} tensor to safetensors")
-    return names[tensor.dtype]
+    return name
 
 
-def save_file(tensors: dict[str, Any], path: Path, metadata: dict[str, str] | None = None) -> None:
-    """A safetensors file of `tensors`, written one tensor at a time, with 64-byte aligned tensors first."""
+def save_file(
+    tensors: dict[str, Any], path: Path, metadata: dict[str, str] | None = None, cancelled: Event | None = None
+) -> str:
+    """A safetensors file of `tensors`, written one tensor at a time, with 64-byte aligned tensors first; returns
+    the file's SHA-256 (hashed while it is written). Raises `Cancelled` between tensors once `cancelled` is set."""
     import torch
 
     def layout(name: str) -> tuple[bool, int, str]:
@@ -66,32 +75,85 @@ def save_file(tensors: dict[str, Any], path: Path, metadata: dict[str, str] | No
     encoded = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
     encoded += b" " * (-(8 + len(encoded)) % ALIGNMENT)  # the data starts 64-byte aligned
     with open(path, "wb") as file:
-        file.write(struct.pack("<Q", len(encoded)))
-        file.write(encoded)
-        for name in order:
-            tensor = tensors[name].detach()
-            if tensor.numel():  # the tensor's own memory, viewed as bytes (no copy unless it is not contiguous)
-                file.write(tensor.contiguous().reshape(-1).view(torch.uint8).numpy().data)
+        writer = HashingWriter(file)
+        try:
+            writer.write(struct.pack("<Q", len(encoded)))
+            writer.write(encoded)
+            for name in order:
+                if cancelled is not None and cancelled.is_set():
+                    raise Cancelled(f"writing {path.name} was cancelled")
+                tensor = tensors[name].detach()
+                if tensor.numel():  # the tensor's own memory, viewed as bytes (no copy unless it is not contiguous)
+                    writer.write(tensor.contiguous().reshape(-1).view(torch.uint8).numpy().data)
+        except BaseException:
+            writer.abandon()
+            raise
+    return writer.digest()
 
 
 def save_sharded(
-    state_dict: dict[str, Any], folder: Path, total_parameters: int, max_shard_size: int | str = "5GB"
-) -> list[str]:
+    state_dict: dict[str, Any],
+    folder: Path,
+    total_parameters: int,
+    max_shard_size: int | str = "5GB",
+    cancelled: Event | None = None,
+) -> dict[str, str]:
     """`model.safetensors`, or `model-0000i-of-0000n.safetensors` shards with `model.safetensors.index.json` above
-    `max_shard_size` (huggingface_hub's default); returns the files written."""
+    `max_shard_size` (huggingface_hub's default); returns the SHA-256 of each weights file written, by name."""
     from huggingface_hub import split_torch_state_dict_into_shards
 
     split = split_torch_state_dict_into_shards(
         state_dict, filename_pattern="model{suffix}.safetensors", max_shard_size=max_shard_size
     )
-    for filename, names in split.filename_to_tensors.items():
-        save_file({name: state_dict[name] for name in names}, folder / filename, metadata={"format": "pt"})
-    files = list(split.filename_to_tensors)
+    files = {
+        filename: save_file({name: state_dict[name] for name in names}, folder / filename, {"format": "pt"}, cancelled)
+        for filename, names in split.filename_to_tensors.items()
+    }
     if split.is_sharded:
         index = {
             "metadata": {"total_parameters": total_parameters, **split.metadata},
             "weight_map": split.tensor_to_filename,
         }
         (folder / "model.safetensors.index.json").write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
-        files.append("model.safetensors.index.json")
     return files
+
+
+def load_file(path: Path, dtype: Any = None) -> dict[str, Any]:
+    """The tensors of a safetensors file, each read into its own freshly allocated (64-byte aligned) memory, the
+    floating-point ones cast to `dtype` one at a time when given.
+
+    safetensors' own `load_file` memory-maps the file: its tensors are views at the file's offsets (often not
+    64-byte aligned, which selects other CPU kernels), and the mapped pages count in the process's memory next to
+    any aligned copy. Reading each tensor into place keeps exactly one copy of the weights in memory.
+    """
+    import torch
+
+    tensors = {}
+    with open(path, "rb", buffering=0) as file:
+        (header_size,) = struct.unpack("<Q", file.read(8))
+        header = json.loads(file.read(header_size))
+        header.pop("__metadata__", None)
+        data_start = 8 + header_size
+        for name, entry in sorted(header.items(), key=lambda item: item[1]["data_offsets"][0]):  # file order
+            if entry["dtype"] not in _TORCH_DTYPES:
+                raise ValueError(f"{path.name}: tensor {name} has dtype {entry['dtype']}, which torch cannot hold")
+            tensor = torch.empty(entry["shape"], dtype=getattr(torch, _TORCH_DTYPES[entry["dtype"]]))
+            start, end = entry["data_offsets"]
+            if end - start != tensor.numel() * tensor.element_size():
+                raise ValueError(f"{path.name}: tensor {name} has {end - start} bytes for shape {entry['shape']}")
+            if tensor.numel():
+                _read_into(file, data_start + start, tensor.reshape(-1).view(torch.uint8).numpy(), path)
+            if dtype is not None and tensor.is_floating_point() and tensor.dtype != dtype:
+                tensor = tensor.to(dtype)
+            tensors[name] = tensor
+    return tensors
+
+
+def _read_into(file: Any, offset: int, buffer: Any, path: Path) -> None:
+    file.seek(offset)
+    view, done = memoryview(buffer).cast("B"), 0
+    while done < len(view):
+        count = file.readinto(view[done:])
+        if not count:
+            raise ValueError(f"{path.name} ends before the tensors its header lists (truncated file?)")
+        done += count

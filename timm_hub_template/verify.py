@@ -36,7 +36,7 @@ def run_reference(reference: Any, input_size: tuple[int, ...], dtype: Any) -> Re
     import torch
 
     generator = torch.Generator().manual_seed(0)
-    pixel_values = torch.randn(2, *input_size, generator=generator).to(dtype)
+    pixel_values = torch.randn(1, *input_size, generator=generator).to(dtype)
     reference.eval()
     with torch.inference_mode():
         features = reference.forward_features(pixel_values)

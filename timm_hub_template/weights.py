@@ -7,11 +7,10 @@ timm's random initialisation with seed 0, or a checkpoint file whose every key a
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from timm_hub_template import checkpoints
+from timm_hub_template import checkpoints, digests
 from timm_hub_template.errors import ExportError, first_line
 
 if TYPE_CHECKING:
@@ -61,12 +60,11 @@ def _load_checkpoint(answers: Answers):
 
     spec, checkpoint = answers.spec, answers.checkpoint
     try:
-        state_dict = checkpoints.read_weights(checkpoint)
+        state_dict = checkpoints.read_weights(checkpoint, answers.torch_dtype)
     except checkpoints.CheckpointError as error:
         raise ExportError(str(error)) from error
-    # safetensors hands out tensors at unaligned addresses, which select other CPU kernels (outputs then differ
-    # in the last bits from timm's own load_state_dict). Copy those, one tensor at a time.
-    # In the published dtype, one tensor at a time (integer buffers stay as they are).
+    # In the published dtype (integer buffers stay as they are), and 64-byte aligned: an unaligned tensor selects
+    # other CPU kernels (outputs then differ in the last bits from timm's). One tensor at a time.
     for key, tensor in state_dict.items():
         if tensor.is_floating_point() and tensor.dtype != answers.torch_dtype:
             state_dict[key] = tensor = tensor.to(answers.torch_dtype)
@@ -133,7 +131,7 @@ def describe(answers: Answers) -> str:
         at = f" at revision `{revision}`" if revision else ""
         return f"timm's pretrained release [`{hub_id}`](https://huggingface.co/{hub_id}){at}"
     checkpoint = answers.checkpoint
-    return f"{checkpoint.description} (SHA-256 `{sha256(checkpoint.path)}`)"
+    return f"{checkpoint.description} (SHA-256 `{digests.sha256(checkpoint.path)}`)"
 
 
 def cached_revision(repo_id: str, filename: str | None) -> str:
@@ -146,11 +144,3 @@ def cached_revision(repo_id: str, filename: str | None) -> str:
             if isinstance(path, str):
                 return Path(path).parent.name
     return ""
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
