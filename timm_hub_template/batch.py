@@ -87,6 +87,7 @@ def parse_answers(context: dict[str, Any]):
 
 def generate(architecture: str, output_dir: Path, weights: str = "random", **overrides: Any) -> Path:
     """Generate one repository into `output_dir`, exactly as the cookiecutter command would."""
+    from timm_hub_template.generate import freeze_long_lived_objects
     from timm_hub_template.generate import generate as generate_folder
 
     context = render_context({"architecture": architecture, "weights": weights, **overrides}, output_dir)
@@ -103,6 +104,7 @@ def generate(architecture: str, output_dir: Path, weights: str = "random", **ove
         raise
     finally:
         gc.collect()
+        freeze_long_lived_objects()  # the next architectures' collections skip the libraries' objects
     return folder
 
 
