@@ -3,11 +3,12 @@
 `export(project_dir, answers)` runs in the folder cookiecutter (or batch mode) just rendered:
 
 1. format the rendered Python files with ruff;
-2. resolve the weights into timm's model (`weights.load_reference`) and record its outputs for the verification;
+2. resolve the weights into timm's model (`weights.load_reference`);
 3. build the generated `...ForImageClassification` on the meta device and give it the reference's tensors, so the
    weights exist once in memory;
-4. `save_pretrained` with the Auto classes registered (config.json with `auto_map`, model.safetensors, the code
-   files), the image processor, and the model card.
+4. write what `save_pretrained` writes (config.json with every Auto class in `auto_map`, the code files, the
+   weights streamed into safetensors) on a second thread, while timm's outputs for the verification are computed;
+5. the image processor, the statistics and the model card.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Each architecture (random weights, seed 0, timm's class with its default head) goes through the same
 `onnx_export.export_onnx` as `onnx=yes`: torch.onnx.export with a dynamic batch axis, onnx.checker, onnxruntime on
-the verification batch against timm's logits. The table (exporter, max abs diff, seconds, or the reason it fails)
+two images against timm's logits. The table (exporter, max abs diff, seconds, or the reason it fails)
 is written as Markdown:
 
     python -m timm_hub_template.onnx_sweep --output ONNX.md

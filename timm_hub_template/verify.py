@@ -1,6 +1,6 @@
 """Proof that a generated folder loads like timm: the Auto classes give timm's exact outputs.
 
-`run_reference` records timm's outputs on a fixed batch before the reference model is freed; `verify_folder`
+`run_reference` records timm's outputs on a fixed image before the reference model is freed; `verify_folder`
 reloads the saved folder through `AutoModelForImageClassification`, `AutoModel` and `AutoImageProcessor` with
 `trust_remote_code=True`, as users will, and requires logits, pooled features and processed pixels equal to them.
 """
@@ -28,7 +28,7 @@ class Reference:
 
 
 def run_reference(reference: Any, input_size: tuple[int, ...], dtype: Any) -> Reference:
-    """timm's own outputs on a fixed random batch in `dtype`, to compare the saved folder with.
+    """timm's own outputs on a fixed random image in `dtype`, to compare the saved folder with.
 
     One pass through the features: the logits and the pooled features are timm's `forward_head` of them, as
     timm's `forward` computes its logits.
