@@ -9,6 +9,7 @@ timm's exact logits.
 """
 
 import argparse
+import hashlib
 import json
 import subprocess
 import sys
@@ -172,9 +173,11 @@ def test_pipeline_answers_with_the_labels_and_timm_logits(trained):
 
 
 def test_card_names_the_published_weights(trained):
-    _, _, _, folder = trained
+    _, output, _, folder = trained
     card = (folder / "README.md").read_text()
     assert "the EMA weights (`state_dict_ema`) of checkpoint `model_best.pth.tar`" in card
+    # The checkpoint's digest, hashed in the background while the run went on.
+    assert f"(SHA-256 `{hashlib.sha256((output / 'model_best.pth.tar').read_bytes()).hexdigest()}`)" in card
     assert "named by `class_map.txt` (the training class map)" in card
     assert "1 channel, 384 x 384" in card
     assert "Image size: 384 x 384" in card

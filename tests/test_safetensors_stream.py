@@ -4,6 +4,7 @@ import hashlib
 import json
 import shutil
 import struct
+import threading
 
 import pytest
 import timm
@@ -13,8 +14,9 @@ from safetensors.torch import save_file as save_safetensors
 from transformers import AutoModelForImageClassification
 
 from timm_hub_template import batch
+from timm_hub_template.export import in_background
+from timm_hub_template.safetensors_stream import Cancelled, save_file, save_sharded
 from timm_hub_template.safetensors_stream import load_file as load_file_aligned
-from timm_hub_template.safetensors_stream import save_file, save_sharded
 
 
 def test_files_hold_the_tensors_at_aligned_offsets(tmp_path):
@@ -102,3 +104,18 @@ def test_reading_gives_aligned_tensors_in_the_published_dtype(tmp_path):
     path.write_bytes(path.read_bytes()[:-100])
     with pytest.raises(ValueError, match="ends before"):
         load_file_aligned(path)
+
+
+def test_a_failing_run_stops_the_background_writer_before_it_cleans_up(tmp_path):
+    def work(cancelled):
+        assert cancelled.wait(timeout=60)  # set when the block fails
+        return "stopped"
+
+    with pytest.raises(RuntimeError, match="forward failed"), in_background(work) as saved:
+        raise RuntimeError("forward failed")
+    assert saved.done() and saved.result() == "stopped"  # the thread ended before the error reached the caller
+
+    cancelled = threading.Event()
+    cancelled.set()
+    with pytest.raises(Cancelled):
+        save_file({"weight": torch.randn(64, 64)}, tmp_path / "w.safetensors", cancelled=cancelled)
