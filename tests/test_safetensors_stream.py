@@ -19,6 +19,17 @@ from timm_hub_template.safetensors_stream import Cancelled, save_file, save_shar
 from timm_hub_template.safetensors_stream import load_file as load_file_aligned
 
 
+def same_bytes(actual, expected):
+    """Same dtype, shape and bytes (torch.equal has no float8 kernel)."""
+
+    def raw(tensor):
+        return tensor.contiguous().reshape(-1).view(torch.uint8)
+
+    return (
+        actual.dtype == expected.dtype and actual.shape == expected.shape and torch.equal(raw(actual), raw(expected))
+    )
+
+
 def test_files_hold_the_tensors_at_aligned_offsets(tmp_path):
     tensors = dict(timm.create_model("resnet18").state_dict())  # float32 weights, int64 counters
     tensors |= {
@@ -29,12 +40,14 @@ def test_files_hold_the_tensors_at_aligned_offsets(tmp_path):
         "empty": torch.zeros(0, 4),
         "transposed": torch.randn(4, 6).t(),  # not contiguous
         "bytes": torch.arange(7, dtype=torch.uint8),
+        "fp8": torch.randn(4, 4).to(torch.float8_e4m3fn),
+        "unsigned": torch.arange(5).to(torch.uint16),
     }
     digest = save_file(tensors, tmp_path / "ours.safetensors", metadata={"format": "pt"})
-    loaded = load_file(tmp_path / "ours.safetensors")  # safetensors' own reader
-    assert set(loaded) == set(tensors)
-    for name, tensor in tensors.items():
-        assert loaded[name].dtype == tensor.dtype and torch.equal(loaded[name], tensor), name
+    for loaded in (load_file(tmp_path / "ours.safetensors"), load_file_aligned(tmp_path / "ours.safetensors")):
+        assert set(loaded) == set(tensors)  # safetensors' own reader, then ours
+        for name, tensor in tensors.items():
+            assert same_bytes(loaded[name], tensor), name
     data = (tmp_path / "ours.safetensors").read_bytes()
     assert digest == hashlib.sha256(data).hexdigest()  # hashed while written
     header_size = struct.unpack("<Q", data[:8])[0]

@@ -104,7 +104,8 @@ def generate(architecture: str, output_dir: Path, weights: str = "random", **ove
         raise
     finally:
         gc.collect()
-        freeze_long_lived_objects()  # the next architectures' collections skip the libraries' objects
+    # After a success (a failure's traceback still holds its models): later collections skip the libraries' objects.
+    freeze_long_lived_objects()
     return folder
 
 

@@ -153,7 +153,8 @@ def read_weights(checkpoint: Checkpoint, dtype: Any = None) -> dict[str, Any]:
         try:
             state_dict = safetensors_stream.load_file(checkpoint.path, dtype)
         except (OSError, ValueError, struct.error) as error:
-            raise CheckpointError(f"cannot read checkpoint {checkpoint.path}: {first_line(error)}") from error
+            problem = f"{type(error).__name__}: {first_line(error)}"
+            raise CheckpointError(f"cannot read checkpoint {checkpoint.path}: {problem}") from error
         return clean_state_dict(state_dict)
     return state_dict_of(load(checkpoint.path, mmap=True), checkpoint.key, checkpoint.path)
 

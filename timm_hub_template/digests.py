@@ -26,7 +26,7 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _in_background(function: Callable[[], str]) -> Future:
+def _on_daemon_thread(function: Callable[[], str]) -> Future:
     """`function()` on a daemon thread: an interrupted run exits without waiting for it."""
     future: Future = Future()
 
@@ -42,7 +42,7 @@ def _in_background(function: Callable[[], str]) -> Future:
 
 @functools.cache
 def _started(path: Path, size: int, modified_ns: int) -> Future:
-    return _in_background(lambda: file_sha256(path))
+    return _on_daemon_thread(lambda: file_sha256(path))
 
 
 def start(path: Path) -> Future:
@@ -67,14 +67,21 @@ class HashingWriter:
         self._file = file
         self._sha256 = hashlib.sha256()
         self._hashing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sha256")  # one worker: in order
+        self._hashed: list[Future] = []
 
-    def write(self, data: Any) -> None:
-        self._hashing.submit(self._sha256.update, data)
+    def write(self, data: Any, temporary: bool = False) -> None:
+        """Write `data` and queue it for hashing; a `temporary` buffer (a copy made for writing) is hashed before
+        this returns, so that copies do not pile up while the hashing catches up."""
+        self._hashed.append(self._hashing.submit(self._sha256.update, data))
         self._file.write(data)
+        if temporary:
+            self._hashed[-1].result()
 
     def digest(self) -> str:
         """The hex SHA-256 of everything written, once hashed."""
         self._hashing.shutdown(wait=True)
+        for hashed in self._hashed:
+            hashed.result()  # raises what hashing raised
         return self._sha256.hexdigest()
 
     def abandon(self) -> None:

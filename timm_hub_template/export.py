@@ -157,16 +157,31 @@ def build_with_weights(modeling: Any, answers: Answers, reference: Any):
 @contextlib.contextmanager
 def in_background(work: Callable[[threading.Event], T]) -> Iterator[Future[T]]:
     """`work(cancelled)` on a second thread while the block runs. When the block fails (or is interrupted), the
-    event tells `work` to stop, and the block's exception propagates once the thread has stopped: nothing is
-    still writing while the caller cleans up."""
+    event tells `work` to stop, and the block's exception propagates once the thread has stopped (a second
+    interrupt does not cut that wait short): nothing is still writing while the caller cleans up."""
     cancelled = threading.Event()
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="timm-hub-save") as pool:
-        future = pool.submit(work, cancelled)
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="timm-hub-save")
+    try:
+        yield pool.submit(work, cancelled)
+    except BaseException:
+        cancelled.set()
+        raise
+    finally:
+        _wait_for(pool)
+
+
+def _wait_for(pool: ThreadPoolExecutor) -> None:
+    """Shut `pool` down, waiting for its running work (it stops at its next tensor) through further interrupts,
+    which are raised once it has stopped."""
+    interrupt = None
+    while True:
         try:
-            yield future
-        except BaseException:
-            cancelled.set()
-            raise
+            pool.shutdown(wait=True)
+            break
+        except BaseException as error:  # noqa: BLE001 - Ctrl-C or SIGTERM again: raised after the wait
+            interrupt = interrupt or error
+    if interrupt is not None:
+        raise interrupt
 
 
 def save_model(

@@ -151,7 +151,8 @@ def hook_outcome(context: dict[str, Any], project_dir: Path, cruft_update: bool 
             "(set TIMM_HUB_TEMPLATE_DEBUG=1 for the traceback)"
         )
     finally:
-        freeze_long_lived_objects()  # cookiecutter's process ends soon after the hook
+        # cookiecutter's process ends soon after the hook: whatever is frozen, garbage included, goes with it.
+        freeze_long_lived_objects()
     return ""
 
 

@@ -4,7 +4,8 @@
 with `torch.onnx.export` (torch's dynamo exporter, which needs onnxscript; TorchScript's exporter when it fails)
 into `onnx/model.onnx`: input `pixel_values` with a dynamic batch axis, output `logits` for a classifier, or
 `last_hidden_state` and `pooler_output` (timm's `forward_features` and pre-logits features) for a features-only
-model. The file is checked with `onnx.checker` and run with onnxruntime on two images (the verification image and its mirror image).
+model. The file is checked with `onnx.checker` and run with onnxruntime on two images (the verification image
+and its mirror image).
 
 Parity cannot be exact: onnxruntime's kernels (convolution algorithms, fused GEMMs, softmax and GELU
 approximations, the order of float32 reductions) are not PyTorch's. The outputs must be within

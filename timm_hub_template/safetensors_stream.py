@@ -25,12 +25,17 @@ ALIGNMENT = 64
 # safetensors' dtype names and torch's, in the order safetensors lays tensors out: larger dtypes first, then by name.
 _TORCH_DTYPES = {
     "I64": "int64",
+    "U64": "uint64",
     "F64": "float64",
     "F32": "float32",
     "I32": "int32",
+    "U32": "uint32",
     "BF16": "bfloat16",
     "F16": "float16",
     "I16": "int16",
+    "U16": "uint16",
+    "F8_E4M3": "float8_e4m3fn",
+    "F8_E5M2": "float8_e5m2",
     "I8": "int8",
     "U8": "uint8",
     "BOOL": "bool",
@@ -84,7 +89,8 @@ def save_file(
                     raise Cancelled(f"writing {path.name} was cancelled")
                 tensor = tensors[name].detach()
                 if tensor.numel():  # the tensor's own memory, viewed as bytes (no copy unless it is not contiguous)
-                    writer.write(tensor.contiguous().reshape(-1).view(torch.uint8).numpy().data)
+                    data = tensor.contiguous().reshape(-1).view(torch.uint8).numpy().data
+                    writer.write(data, temporary=not tensor.is_contiguous())
         except BaseException:
             writer.abandon()
             raise
@@ -136,7 +142,9 @@ def load_file(path: Path, dtype: Any = None) -> dict[str, Any]:
         data_start = 8 + header_size
         for name, entry in sorted(header.items(), key=lambda item: item[1]["data_offsets"][0]):  # file order
             if entry["dtype"] not in _TORCH_DTYPES:
-                raise ValueError(f"{path.name}: tensor {name} has dtype {entry['dtype']}, which torch cannot hold")
+                raise ValueError(
+                    f"{path.name}: tensor {name} has dtype {entry['dtype']}, which this reader does not know"
+                )
             tensor = torch.empty(entry["shape"], dtype=getattr(torch, _TORCH_DTYPES[entry["dtype"]]))
             start, end = entry["data_offsets"]
             if end - start != tensor.numel() * tensor.element_size():
