@@ -20,6 +20,17 @@ ARCHITECTURE = "resnet18"
 FOLDER = f"custom-{ARCHITECTURE}"
 
 
+@pytest.fixture(autouse=True)
+def interruptible_children():
+    """Children inherit an ignored SIGINT (a shell's background job ignores it, and Python then keeps ignoring it):
+    handle it in this process meanwhile, so they start with the default, as a terminal's foreground job does."""
+    previous = signal.getsignal(signal.SIGINT)
+    if previous == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 def start(output_dir, *variables):
     command = [sys.executable, "-m", "cookiecutter", "--no-input", "-o", str(output_dir), str(TEMPLATE_DIR)]
     return subprocess.Popen(
