@@ -144,8 +144,9 @@ def _parse(frozen_context: str) -> Answers:
     _raise(_model_type_error(model_type))
     hub_owner, license_id, description = _publishing(context)
     flags = {variable: _yes_no(context, variable) for variable in ("git_init", "push_to_hub", "private", "onnx")}
-    if flags["onnx"] and dependencies.missing_onnx():
-        raise AnswerError(dependencies.onnx_install_hint(dependencies.missing_onnx()))
+    absent_for_onnx = dependencies.missing_onnx() if flags["onnx"] else []
+    if absent_for_onnx:
+        raise AnswerError(dependencies.onnx_install_hint(absent_for_onnx))
 
     weights, checkpoint = _weights(context, architecture)
     training = checkpoint.training_args if checkpoint else {}

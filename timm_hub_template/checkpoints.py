@@ -143,8 +143,12 @@ def state_dict_of(contents: dict[str, Any], key: str, path: Path) -> dict[str, A
 
 
 def read_weights(checkpoint: Checkpoint, dtype: Any = None) -> dict[str, Any]:
-    """The published weights of `checkpoint`: a safetensors file read tensor by tensor into aligned memory (cast to
-    `dtype` as it is read), a torch file memory-mapped where its format allows."""
+    """The published weights of `checkpoint`, each tensor 64-byte aligned (an unaligned tensor selects other CPU
+    kernels: outputs then differ in the last bits from timm's) and, if floating point, in `dtype` when given.
+
+    A safetensors file is read tensor by tensor into aligned memory and cast as it is read; a torch file is
+    memory-mapped where its format allows, and its tensors are cast or copied one at a time where needed.
+    """
     from timm.models import clean_state_dict
 
     from timm_hub_template import safetensors_stream
@@ -156,7 +160,13 @@ def read_weights(checkpoint: Checkpoint, dtype: Any = None) -> dict[str, Any]:
             problem = f"{type(error).__name__}: {first_line(error)}"
             raise CheckpointError(f"cannot read checkpoint {checkpoint.path}: {problem}") from error
         return clean_state_dict(state_dict)
-    return state_dict_of(load(checkpoint.path, mmap=True), checkpoint.key, checkpoint.path)
+    state_dict = state_dict_of(load(checkpoint.path, mmap=True), checkpoint.key, checkpoint.path)
+    for key, tensor in state_dict.items():
+        if dtype is not None and tensor.is_floating_point() and tensor.dtype != dtype:
+            state_dict[key] = tensor = tensor.to(dtype)
+        if tensor.data_ptr() % 64:
+            state_dict[key] = tensor.clone()
+    return state_dict
 
 
 def model_args_of(training: dict[str, Any]) -> dict[str, Any]:

@@ -63,13 +63,6 @@ def _load_checkpoint(answers: Answers):
         state_dict = checkpoints.read_weights(checkpoint, answers.torch_dtype)
     except checkpoints.CheckpointError as error:
         raise ExportError(str(error)) from error
-    # In the published dtype (integer buffers stay as they are), and 64-byte aligned: an unaligned tensor selects
-    # other CPU kernels (outputs then differ in the last bits from timm's). One tensor at a time.
-    for key, tensor in state_dict.items():
-        if tensor.is_floating_point() and tensor.dtype != answers.torch_dtype:
-            state_dict[key] = tensor = tensor.to(answers.torch_dtype)
-        if tensor.data_ptr() % 64:
-            state_dict[key] = tensor.clone()
     with torch.device("meta"):
         reference = timm.create_model(spec.full_name, pretrained=False, **spec.create_kwargs)
     check_keys(reference.state_dict(), state_dict, f"checkpoint {checkpoint.path.name} does not fit {spec.full_name}")
