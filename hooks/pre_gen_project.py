@@ -8,9 +8,12 @@ until the post-generation step has verified it, so that an interrupted run never
 import sys
 from pathlib import Path
 
-ERROR = {{ cookiecutter | public_context | validation_error | pyrepr }}
+ERROR = {{cookiecutter | public_context | validation_error | pyrepr}}
 
 if ERROR:
     sys.exit(f"Error: {ERROR}")
 
-Path({{ incomplete_marker.name | pyrepr }}).write_text({{ incomplete_marker.text | pyrepr }})
+for warning in {{cookiecutter | public_context | answer_warnings | pyrepr}}:
+    print(f"Warning: {warning}", file=sys.stderr)
+
+Path({{incomplete_marker.name | pyrepr}}).write_text({{incomplete_marker.text | pyrepr}})

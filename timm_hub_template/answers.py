@@ -10,16 +10,19 @@ for the input the model takes.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import difflib
 import functools
 import json
 import keyword
+import math
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from timm_hub_template import checkpoints, dependencies, digests
+from timm_hub_template.errors import printable
 
 if TYPE_CHECKING:
     from timm_hub_template.introspect import ArchitectureSpec
@@ -61,11 +64,12 @@ class Answers:
     checkpoint: checkpoints.Checkpoint | None  # the file, the entry published, timm's training args
     num_classes: int | None  # head size: None keeps the architecture's
     labels: tuple[str, ...]  # class names in index order; () leaves Transformers' LABEL_<i>
-    labels_source: str  # where the names came from, for the card ("" for none and for ImageNet's own)
+    labels_source: str  # where the names came from, for the card and the summary ("" for none and ImageNet's own)
     model_args: dict[str, Any]  # keyword arguments of timm.create_model, as JSON
     data_config: dict[str, Any]  # the image processor's timm data config (every key of DATA_CONFIG_KEYS)
     data_config_source: str  # what changed it from the architecture's pretrained config, for the card ("": nothing)
     dtype: str  # of the published weights: one of DTYPES
+    dtype_source: str  # why that dtype, for the card: "" (asked for), "the checkpoint's", "the default"
     repo_name: str
     module_name: str
     class_prefix: str
@@ -77,6 +81,9 @@ class Answers:
     push_to_hub: bool
     private: bool
     onnx: bool = False  # also export onnx/model.onnx, checked with onnxruntime against timm's logits
+    push_timeout: float = 60.0  # seconds the push waits for any one answer of the Hub
+    warnings: tuple[str, ...] = ()  # what the run decided on its own that the user should know (one line each)
+    labels_file: Path | None = None  # the file the class names were read from (absolute), for the summary
 
     @property
     def standard_processor_fields(self) -> dict[str, Any]:
@@ -112,27 +119,35 @@ def _inspect(architecture: str, num_classes: int | None, model_args_json: str) -
     return inspect_architecture(architecture, num_classes, model_args_json)
 
 
-def error(context: dict[str, Any]) -> str:
-    """The first problem with the variables, as one line; "" when they parse."""
+def error(context: dict[str, Any], base_dir: Path | None = None) -> str:
+    """The first problem with the variables, as one line; "" when they parse. Nothing else escapes: an
+    unexpected failure while parsing is reported as one line too."""
     try:
-        parse(context)
+        parse(context, base_dir)
     except AnswerError as problem:
-        return str(problem)
+        return printable(str(problem))
+    except Exception as problem:  # noqa: BLE001 - any input the checks did not foresee is still one line
+        from timm_hub_template.errors import first_line
+
+        return printable(f"the answers could not be read: {type(problem).__name__}: {first_line(problem)}")
     return ""
 
 
-def parse(context: dict[str, Any]) -> Answers:
-    """`Answers` from cookiecutter's variables (parsed once per process for the same variables)."""
-    return _parse(json.dumps({key: str(value) for key, value in context.items()}, sort_keys=True))
+def parse(context: dict[str, Any], base_dir: Path | None = None) -> Answers:
+    """`Answers` from cookiecutter's variables (parsed once per process for the same variables); relative paths
+    are resolved against `base_dir`, the folder the user ran the template from (default: the working directory)."""
+    frozen = json.dumps({key: str(value) for key, value in context.items()}, sort_keys=True)
+    return _parse(frozen, str((base_dir or Path.cwd()).resolve()))
 
 
 @functools.lru_cache(maxsize=32)
-def _parse(frozen_context: str) -> Answers:
+def _parse(frozen_context: str, base_dir: str) -> Answers:
     context = json.loads(frozen_context)
+    base = Path(base_dir)
     missing = dependencies.missing()
     if missing:
         raise AnswerError(dependencies.install_hint(missing))
-    weights_file = Path(context.get("weights", "").strip()).expanduser()
+    weights_file = resolve_user_path(context.get("weights", "").strip(), base)
     if checkpoints.has_supported_suffix(weights_file) and weights_file.is_file():
         digests.start(weights_file)  # the card's SHA-256, hashed on another core while timm is imported
     architecture = _architecture(context.get("architecture", ""))  # the other names derive from it
@@ -147,18 +162,24 @@ def _parse(frozen_context: str) -> Answers:
     absent_for_onnx = dependencies.missing_onnx() if flags["onnx"] else []
     if absent_for_onnx:
         raise AnswerError(dependencies.onnx_install_hint(absent_for_onnx))
+    _check_modules_cache()
 
-    weights, checkpoint = _weights(context, architecture)
+    weights, checkpoint = _weights(context, architecture, base)
     training = checkpoint.training_args if checkpoint else {}
     if training:
-        _check_training_model(training, architecture, checkpoint.path)
+        _raise(checkpoints.training_args_error(training, checkpoint.path.name))
+        architecture = _trained_architecture(training, architecture, checkpoint.path)
     model_args = {**checkpoints.model_args_of(training), **_json_object(context, "model_args")}
     default = _inspect(architecture, None, "{}")
-    _check_model_args(default, model_args)
-    labels, labels_source = _labels(context.get("labels", "").strip())
+    _check_model_args(default, model_args, architecture)
+    labels, labels_source, labels_file = _labels(context.get("labels", "").strip(), base)
+    warnings: list[str] = []
+    head = checkpoint.head_size(default) if checkpoint else None
     if not labels and training.get("class_map"):
-        labels, labels_source = _training_class_map(str(training["class_map"]))
-    num_classes = _num_classes(context.get("num_labels", "auto"), labels, training, checkpoint, default)
+        trained_head = head if head is not None else training.get("num_classes")
+        labels, labels_source, labels_file, warning = class_map_labels(training, trained_head, base)
+        warnings += [warning] if warning else []
+    num_classes = _num_classes(context.get("num_labels", "auto"), labels, training, head, default)
     try:
         spec = _inspect(architecture, num_classes, json.dumps(model_args, sort_keys=True))
     except Exception as problem:  # timm's constructors raise anything for bad arguments
@@ -176,6 +197,7 @@ def _parse(frozen_context: str) -> Answers:
         ("the training checkpoint's `args`", bool(training_data)),
         ("the `data_config` variable", bool(variable_data)),
     ]
+    dtype, dtype_source = _dtype(context, flags["onnx"], checkpoint)
     return Answers(
         architecture=architecture,
         weights=weights,
@@ -186,7 +208,8 @@ def _parse(frozen_context: str) -> Answers:
         model_args=model_args,
         data_config=resolve_data_config(spec, model_args, {**training_data, **variable_data}),
         data_config_source=" and ".join(source for source, used in sources if used),
-        dtype=_dtype(context, flags["onnx"]),
+        dtype=dtype,
+        dtype_source=dtype_source,
         repo_name=repo_name,
         module_name=context.get("module_name", ""),
         class_prefix=context.get("class_prefix", ""),
@@ -194,8 +217,17 @@ def _parse(frozen_context: str) -> Answers:
         hub_owner=hub_owner,
         license=license_id,
         description=description,
+        push_timeout=_push_timeout(context),
+        warnings=tuple(warnings),
+        labels_file=labels_file,
         **flags,
     )
+
+
+def resolve_user_path(value: str, base_dir: Path) -> Path:
+    """A path the user typed: `~` expanded, and relative to the folder they ran the template from."""
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else base_dir / path
 
 
 def _raise(problem: str) -> None:
@@ -274,11 +306,47 @@ def _choice(context: dict[str, str], variable: str, choices: tuple[str, ...], de
     return value
 
 
-def _dtype(context: dict[str, str], onnx: bool) -> str:
-    dtype = _choice(context, "dtype", DTYPES, "float32")
-    if onnx and dtype != "float32":
+def _dtype(context: dict[str, str], onnx: bool, checkpoint: checkpoints.Checkpoint | None) -> tuple[str, str]:
+    """The published dtype and where it came from: asked for, `auto`'s choice of the checkpoint's floating dtype
+    (a `--model-dtype bfloat16` run stays bf16), or float32 (timm's own weights and random ones; ONNX)."""
+    dtype = _choice(context, "dtype", ("auto", *DTYPES), "auto")
+    if onnx and dtype not in ("auto", "float32"):
         raise AnswerError(f"onnx=yes exports and checks the float32 graph: use dtype=float32 (not {dtype}) with it")
-    return dtype
+    if dtype != "auto":
+        return dtype, ""
+    stored = checkpoint.floating_dtype if checkpoint else None
+    if onnx or stored not in DTYPES:
+        return "float32", "the default"
+    return stored, "the checkpoint's"
+
+
+def _push_timeout(context: dict[str, str]) -> float:
+    value = context.get("push_timeout", "60").strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not (math.isfinite(seconds) and 0 < seconds <= 86400):
+        raise AnswerError(f"push_timeout must be a number of seconds from 1 to 86400, like 60, not {value!r}")
+    return seconds
+
+
+def _check_modules_cache() -> None:
+    """The verification loads the generated code through Transformers' modules cache: it must be writable before
+    any work is done (else the run would fail only at the end)."""
+    import tempfile
+
+    from transformers.utils import HF_MODULES_CACHE
+
+    try:
+        Path(HF_MODULES_CACHE).mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=HF_MODULES_CACHE):
+            pass
+    except OSError as problem:
+        raise AnswerError(
+            f"Transformers' modules cache {HF_MODULES_CACHE} is not writable ({problem.strerror}): set "
+            "HF_MODULES_CACHE (or HF_HOME) to a writable folder"
+        ) from problem
 
 
 def _yes_no(context: dict[str, str], variable: str) -> bool:
@@ -288,7 +356,7 @@ def _yes_no(context: dict[str, str], variable: str) -> bool:
     return value in YES
 
 
-def _weights(context: dict[str, str], architecture: str) -> tuple[str, checkpoints.Checkpoint | None]:
+def _weights(context: dict[str, str], architecture: str, base_dir: Path) -> tuple[str, checkpoints.Checkpoint | None]:
     weights = context.get("weights", "pretrained").strip()
     key = context.get("checkpoint_key", "auto").strip()
     if key not in checkpoints.KEY_CHOICES:
@@ -305,36 +373,82 @@ def _weights(context: dict[str, str], architecture: str) -> tuple[str, checkpoin
             )
         return "pretrained", None
     try:
-        return "checkpoint", checkpoints.inspect_file(Path(weights).expanduser(), key)
+        return "checkpoint", checkpoints.inspect_file(resolve_user_path(weights, base_dir), key)
     except checkpoints.CheckpointError as problem:
         raise AnswerError(str(problem)) from problem
 
 
-def _check_training_model(training: dict[str, Any], architecture: str, path: Path) -> None:
-    """A training checkpoint of another architecture is refused: its weights cannot fit."""
+def _trained_architecture(training: dict[str, Any], architecture: str, path: Path) -> str:
+    """The architecture as the run built it: a training checkpoint of another architecture is refused (its weights
+    cannot fit), and the run's pretrained tag (`--model resnet18.tv_in1k`) is kept, since it chose the data config
+    `train.py` evaluated with; a different tag is refused."""
     from timm.models import split_model_name_tag
 
     trained = str(training.get("model") or "")
-    if trained and split_model_name_tag(trained)[0] != split_model_name_tag(architecture)[0]:
+    if not trained:
+        return architecture
+    (trained_name, trained_tag), (name, tag) = split_model_name_tag(trained), split_model_name_tag(architecture)
+    if trained_name != name:
         raise AnswerError(
             f"checkpoint {path.name} was trained as {trained} (its args.model), not {architecture}: "
-            f"use architecture={split_model_name_tag(trained)[0]}"
+            f"use architecture={trained_name}"
         )
+    if tag and trained_tag and tag != trained_tag:
+        raise AnswerError(
+            f"checkpoint {path.name} was trained as {trained} (its args.model): its preprocessing is that tag's; "
+            f"use architecture={name} or architecture={trained}, not {architecture}"
+        )
+    return _architecture(trained) if trained_tag and not tag else architecture
+
+
+# Deeper nesting than any timm argument needs (block definitions are 3 levels) is refused before it is walked.
+MAX_JSON_DEPTH = 16
 
 
 def _json_object(context: dict[str, str], variable: str) -> dict[str, Any]:
     text = context.get(variable, "").strip() or "{}"
+    example = "'{\"img_size\": 384}'"
     try:
-        value = json.loads(text)
-    except json.JSONDecodeError as problem:
-        raise AnswerError(f"{variable} must be a JSON object like '{{\"img_size\": 384}}': {problem}") from problem
+        value = json.loads(text, parse_constant=_not_a_number, parse_float=_finite_float)
+    except (json.JSONDecodeError, ValueError) as problem:
+        raise AnswerError(f"{variable} must be a JSON object like {example}: {problem}") from problem
+    except RecursionError as problem:
+        raise AnswerError(f"{variable} is nested too deeply (at most {MAX_JSON_DEPTH} levels)") from problem
     if not isinstance(value, dict):
-        raise AnswerError(f"{variable} must be a JSON object like '{{\"img_size\": 384}}', not {text!r}")
+        raise AnswerError(f"{variable} must be a JSON object like {example}, not {text[:80]!r}")
+    if _depth(value) > MAX_JSON_DEPTH:
+        raise AnswerError(f"{variable} is nested too deeply (at most {MAX_JSON_DEPTH} levels)")
     return value
 
 
-def _check_model_args(spec: ArchitectureSpec, model_args: dict[str, Any]) -> None:
-    """Names the constructor takes, with values of the type its field holds (timm checks the rest)."""
+def _not_a_number(constant: str) -> Any:
+    raise ValueError(f"{constant} is not a number JSON allows: use a finite number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is too large for a float: use a finite number")
+    return value
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of a JSON value, without recursion."""
+    deepest, pending = 0, [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        deepest = max(deepest, depth)
+        if depth > MAX_JSON_DEPTH:
+            break
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        pending += [(child, depth + 1) for child in children]
+    return deepest
+
+
+def _check_model_args(spec: ArchitectureSpec, model_args: dict[str, Any], architecture: str) -> None:
+    """Names `timm.create_model(architecture, ...)` takes, with values of the type the constructor's field holds
+    (timm checks the rest). Besides the constructor's arguments, the architecture's own function may take more
+    (`bn_eps`, `bn_momentum` of the generator-built families, as `train.py` passes them): those are asked of timm."""
     from timm_hub_template.introspect import Kind
 
     for name, value in model_args.items():
@@ -343,7 +457,7 @@ def _check_model_args(spec: ArchitectureSpec, model_args: dict[str, Any]) -> Non
     fields = {field.argument_name: field for field in spec.fields}
     valid = sorted(fields) if spec.explicit else constructor_parameters(spec)
     for name, value in model_args.items():
-        if name not in valid:
+        if name not in valid and not _factory_accepts(architecture, name, value):
             raise AnswerError(
                 f"model_args: {name!r} is not an argument of timm's {spec.model_class} ({spec.name}); "
                 f"valid: {', '.join(valid)}"
@@ -354,6 +468,22 @@ def _check_model_args(spec: ArchitectureSpec, model_args: dict[str, Any]) -> Non
                 f"model_args: {name} must be {_json_type(field.value)} like {json.dumps(field.value)}, "
                 f"not {json.dumps(value)}"
             )
+
+
+def _factory_accepts(architecture: str, name: str, value: Any) -> bool:
+    """Whether `timm.create_model(architecture, name=value)` gets past its keyword arguments (on the meta device);
+    any other failure is left for the full build to report."""
+    import timm
+    import torch
+
+    try:
+        with torch.device("meta"):
+            timm.create_model(architecture, pretrained=False, **{name: value})
+    except TypeError as problem:
+        return "unexpected keyword argument" not in str(problem) and "got multiple values" not in str(problem)
+    except Exception:  # noqa: BLE001 - a bad value, not an unknown name: the full build reports it
+        return True
+    return True
 
 
 def constructor_parameters(spec: ArchitectureSpec) -> list[str]:
@@ -401,31 +531,52 @@ def _json_type(value: Any) -> str:
     return type(value).__name__
 
 
-def _labels(value: str) -> tuple[tuple[str, ...], str]:
-    """Class names from a comma-separated list, or from a file: one per line, a JSON list or index-to-name map."""
+# A label list that names a file: path separators or a file suffix (`classes.txt`, `labels.json`, `names.csv`).
+_LOOKS_LIKE_PATH = re.compile(r"[/\\]|\.[A-Za-z][A-Za-z0-9]{0,4}$")
+# The most a labels file may hold: 100,000 classes of long names.
+MAX_LABELS_FILE_BYTES = 64 * 1024 * 1024
+
+
+def _labels(value: str, base_dir: Path) -> tuple[tuple[str, ...], str, Path | None]:
+    """Class names from a comma-separated list, or from a file: one per line, a JSON list or index-to-name map.
+
+    A value that names a file (a path separator or a file suffix, no comma) must be an existing regular file: a
+    mistyped name or a pipe never becomes a class name."""
     if not value:
-        return (), ""
-    path = Path(value).expanduser()
-    if path.is_file():
-        return _check_names(read_label_file(path), f"labels file {path.name}"), f"`{path.name}`"
-    if path.suffix.lower() in (".txt", ".json") and "," not in value:
-        raise AnswerError(f"labels file {value!r} does not exist")
-    return _check_names(tuple(name.strip() for name in value.split(",")), "labels"), "the `labels` variable"
+        return (), "", None
+    path = resolve_user_path(value, base_dir)
+    looks_like_path = "," not in value and _LOOKS_LIKE_PATH.search(value)
+    if looks_like_path or path.is_file():
+        if not path.exists():
+            raise AnswerError(
+                f"labels file {value!r} does not exist (looked for {path}); for class names, separate them with commas"
+            )
+        if not path.is_file():
+            raise AnswerError(f"labels {value!r} is not a regular file ({path}): save the names to a file")
+        if path.stat().st_size > MAX_LABELS_FILE_BYTES:
+            raise AnswerError(f"labels file {path} is larger than {MAX_LABELS_FILE_BYTES >> 20} MiB")
+        return _check_names(read_label_file(path), f"labels file {path.name}"), f"`{path.name}`", path.resolve()
+    return _check_names(tuple(name.strip() for name in value.split(",")), "labels"), "the `labels` variable", None
 
 
 def read_label_file(path: Path) -> tuple[str, ...]:
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as problem:
+        raise AnswerError(f"labels file {path.name} is not UTF-8 text ({problem.reason} at byte {problem.start})")
+    except OSError as problem:
+        raise AnswerError(f"labels file {path.name} cannot be read: {problem.strerror}") from problem
     if path.suffix.lower() != ".json":
         return tuple(line.strip() for line in text.splitlines() if line.strip())  # timm's --class-map format
     try:
-        value = json.loads(text)
-    except json.JSONDecodeError as problem:
-        raise AnswerError(f"labels file {path.name} is not valid JSON: {problem}") from problem
+        value = json.loads(text, parse_constant=_not_a_number)
+    except (json.JSONDecodeError, ValueError, RecursionError) as problem:
+        raise AnswerError(f"labels file {path.name} is not valid JSON: {type(problem).__name__}") from problem
     if isinstance(value, list) and all(isinstance(name, str) for name in value):
         return tuple(value)
-    if isinstance(value, dict) and all(str(index).isdigit() for index in value):
-        names = {int(index): str(name) for index, name in value.items()}
-        if sorted(names) != list(range(len(names))):
+    if isinstance(value, dict) and all(re.fullmatch(r"[0-9]+", str(index)) for index in value):
+        names = {int(index): name for index, name in value.items()}
+        if sorted(names) != list(range(len(names))) or not all(isinstance(name, str) for name in names.values()):
             raise AnswerError(f"labels file {path.name} must map every index from 0 to {len(names) - 1} to a name")
         return tuple(names[index] for index in range(len(names)))
     raise AnswerError(f"labels file {path.name} must hold a JSON list of names or an index-to-name object")
@@ -436,30 +587,66 @@ def _check_names(names: tuple[str, ...], what: str) -> tuple[str, ...]:
         raise AnswerError(f"{what}: every class needs a non-empty name")
     if not all(name.isprintable() for name in names):
         raise AnswerError(f"{what}: class names must be printable one-line text")
-    repeated = sorted({name for name in names if names.count(name) > 1})
+    counts = collections.Counter(names)
+    repeated = sorted(name for name, count in counts.items() if count > 1)
     if repeated:
         raise AnswerError(f"{what}: class names must be unique; repeated: {', '.join(repeated[:5])}")
     return names
 
 
-def _training_class_map(path: str) -> tuple[tuple[str, ...], str]:
-    """The class map timm's `train.py` trained with (`--class-map`), when the file is still there."""
-    file = Path(path).expanduser()
-    if not file.is_file():
-        return (), ""
-    return _check_names(read_label_file(file), f"class map {file.name}"), f"`{file.name}` (the training class map)"
+def class_map_labels(
+    training: dict[str, Any], head_size: int | None, base_dir: Path
+) -> tuple[tuple[str, ...], str, Path | None, str]:
+    """The class names of the checkpoint's `--class-map`, found as timm's `load_class_map` finds it (the path as
+    given, then under the run's `--data-dir`), when it is safe to read: (names, source, file, warning).
+
+    The checkpoint is data from whoever sent it, and the names it points at are published: a file it names is read
+    only when it lies in the folder the template was run from or in the run's data folder, outside hidden and
+    system folders, is a `.txt` class map no larger than one of the head's size, and has one line per class of the
+    head. Otherwise nothing is read, and the warning says which file and how to pass the names."""
+    from timm_hub_template import untrusted_paths
+
+    named = str(training["class_map"])
+    found = untrusted_paths.find_class_map(
+        named, training.get("data_dir") or training.get("data"), base_dir, head_size
+    )
+    if found.problem:
+        return (
+            (),
+            "",
+            None,
+            (
+                f"the checkpoint's class map {named!r} was not read ({found.problem}): the classes are unnamed; "
+                "pass labels=<file> to name them"
+            ),
+        )
+    try:
+        names = _check_names(read_label_file(found.path), f"class map {found.path.name}")
+    except AnswerError as problem:
+        return (), "", None, f"the checkpoint's class map {named!r} was not used ({problem}); pass labels=<file>"
+    if head_size is not None and len(names) != head_size:
+        return (
+            (),
+            "",
+            None,
+            (
+                f"the checkpoint's class map {named!r} has {len(names)} names for a head of {head_size} classes: not "
+                "used; pass labels=<file> to name the classes"
+            ),
+        )
+    return names, f"`{found.path.name}` (the training class map)", found.path, ""
 
 
 def _num_classes(
     value: str,
     labels: tuple[str, ...],
     training: dict[str, Any],
-    checkpoint: checkpoints.Checkpoint | None,
+    head: int | None,
     default: ArchitectureSpec,
 ) -> int | None:
-    """The head size the answers ask for, checked against the labels and the checkpoint's classifier."""
+    """The head size the answers ask for, checked against the labels and the checkpoint's classifier (`head`)."""
     value = value.strip()
-    if value != "auto" and not (value.isdigit() and int(value) <= 1_000_000):
+    if value != "auto" and not (re.fullmatch(r"[0-9]{1,7}", value) and int(value) <= 1_000_000):
         raise AnswerError(
             f"num_labels {value!r} must be 'auto' (the architecture's head) or a whole number from 0 to 1000000"
         )
@@ -468,7 +655,6 @@ def _num_classes(
         raise AnswerError(f"num_labels is {asked} but {len(labels)} labels were given: give one name per class")
     if labels:
         asked = len(labels)
-    head = checkpoint.head_size(default) if checkpoint else None
     if head is not None and asked is not None and asked not in (head, 0):
         given = f"{len(labels)} labels were given" if labels else f"num_labels is {asked}"
         raise AnswerError(f"the checkpoint's classifier has {head} classes but {given}: give one name per class")

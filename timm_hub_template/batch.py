@@ -80,18 +80,22 @@ def parse_answers(context: dict[str, Any]):
     from timm_hub_template.jinja_extension import public_context
 
     try:
-        return parse(public_context(context["cookiecutter"]))
+        return parse(public_context(context["cookiecutter"]), Path.cwd())
     except AnswerError as error:
         raise ExportError(str(error)) from error
 
 
 def generate(architecture: str, output_dir: Path, weights: str = "random", **overrides: Any) -> Path:
     """Generate one repository into `output_dir`, exactly as the cookiecutter command would."""
+    from timm_hub_template import cookiecutter_run
     from timm_hub_template.generate import freeze_long_lived_objects
     from timm_hub_template.generate import generate as generate_folder
+    from timm_hub_template.report import say
 
     context = render_context({"architecture": architecture, "weights": weights, **overrides}, output_dir)
     answers = parse_answers(context)
+    for warning in answers.warnings:
+        say(f"Warning ({architecture}): {warning}", error=True)
     folder = output_dir / answers.repo_name
     if folder.exists():
         raise ExportError(f"{folder} already exists: remove it or choose another output folder")
@@ -103,6 +107,7 @@ def generate(architecture: str, output_dir: Path, weights: str = "random", **ove
         shutil.rmtree(folder, ignore_errors=True)
         raise
     finally:
+        cookiecutter_run.finish()  # this function cleans up its own folder
         gc.collect()
     # After a success (a failure's traceback still holds its models): later collections skip the libraries' objects.
     freeze_long_lived_objects()

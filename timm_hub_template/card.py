@@ -61,9 +61,39 @@ def datasets(answers: Answers) -> list[str]:
 
 
 def base_model(answers: Answers) -> str | None:
-    """`timm/<arch>.<tag>` when the weights are timm's release on the Hub."""
+    """`timm/<arch>.<tag>` when the weights are timm's release on the Hub, or when the training run that made the
+    checkpoint started from it (`train.py --pretrained`): the Hub's model tree then shows the fine-tune."""
     hub_id = answers.spec.pretrained_cfg.get("hf_hub_id")
-    return hub_id if answers.weights == "pretrained" and hub_id else None
+    if answers.weights == "pretrained":
+        return hub_id or None
+    training = answers.checkpoint.training_args if answers.checkpoint else {}
+    return hub_id if training.get("pretrained") is True and hub_id else None
+
+
+@dataclass(frozen=True)
+class Attribution:
+    """What the card says the weights are: timm's release, the publisher's own training, or untrained."""
+
+    name: str  # timm's name as the card shows it: with the pretrained tag only for timm's own weights
+    summary: str  # completes "timm's `<name>` ... with ...": whose weights these are
+    weights_are_timms: bool  # the pretrained config's papers and datasets describe these weights
+
+
+def attribution(answers: Answers) -> Attribution:
+    spec = answers.spec
+    if answers.weights == "pretrained":
+        return Attribution(spec.full_name, "timm's pretrained weights", True)
+    if answers.weights == "random":
+        return Attribution(spec.name, "untrained (randomly initialised) weights, for trying the code", False)
+    training = answers.checkpoint.training_args
+    started = ""
+    if training.get("pretrained") is True:
+        started = f", fine-tuned from timm's pretrained `{spec.full_name}`"
+    elif training.get("initial_checkpoint"):
+        started = f", trained from the checkpoint `{Path(str(training['initial_checkpoint'])).name}`"
+    return Attribution(
+        spec.name, f"the publisher's own weights (checkpoint `{answers.checkpoint.path.name}`{started})", False
+    )
 
 
 def paper_links(spec: ArchitectureSpec) -> list[str]:
@@ -117,9 +147,11 @@ def write_model_card(
         datasets=dataset_ids or None,
         base_model=base_model(answers),
     )
+    weights = attribution(answers)
     card = ModelCard.from_template(
         data,
         template_path=str(TEMPLATE),
+        weights=weights,
         repo_id=answers.repo_id,
         description=answers.description,
         answers=answers,
@@ -129,7 +161,7 @@ def write_model_card(
         module=answers.module_name,
         stats=stats,
         dataset_names=dataset_ids,
-        papers=paper_links(spec),
+        papers=paper_links(spec) if weights.weights_are_timms else [],
         origin_url=spec.pretrained_cfg.get("origin_url") or TIMM_URL,
         provenance=provenance,
         requirements=requirements(spec, provenance.versions),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import struct
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,6 +28,21 @@ _EMA_KEYS = ("state_dict_ema", "model_ema")
 _MODEL_KEYS = ("state_dict", "model")
 
 
+# safetensors' dtype names as torch names.
+SAFETENSORS_DTYPES = {
+    "F64": "float64",
+    "F32": "float32",
+    "F16": "float16",
+    "BF16": "bfloat16",
+    "I64": "int64",
+    "I32": "int32",
+    "I16": "int16",
+    "I8": "int8",
+    "U8": "uint8",
+    "BOOL": "bool",
+}
+
+
 class CheckpointError(ValueError):
     """A checkpoint that cannot be used, with one line saying why."""
 
@@ -39,6 +55,16 @@ class Checkpoint:
     key: str  # the entry whose weights are published ("state_dict_ema", "state_dict", ...), "" for a bare state dict
     training_args: dict[str, Any]  # vars(args) of timm's train.py, as JSON values; {} without
     shapes: dict[str, tuple[int, ...]]  # of the published weights, by timm's parameter name
+    dtypes: dict[str, str] = dataclasses.field(default_factory=dict)  # torch dtype names, by parameter name
+
+    @property
+    def floating_dtype(self) -> str | None:
+        """The dtype most floating-point elements are stored in (`--model-dtype bfloat16` runs: bfloat16)."""
+        sizes: dict[str, int] = {}
+        for name, dtype in self.dtypes.items():
+            if dtype.startswith(("float", "bfloat")):
+                sizes[dtype] = sizes.get(dtype, 0) + math.prod(self.shapes.get(name, ()))
+        return max(sizes, key=sizes.get) if sizes else None
 
     def head_size(self, spec: ArchitectureSpec) -> int | None:
         """Classes of the checkpoint's classifier (timm's `pretrained_cfg["classifier"]`), None if it has none."""
@@ -69,19 +95,29 @@ def inspect_file(path: Path, key_choice: str = "auto") -> Checkpoint:
         raise CheckpointError(
             f"weights {str(path)!r} must be 'pretrained', 'random' or a checkpoint file ending in {', '.join(SUFFIXES)}"
         )
-    if not path.is_file():
+    if not path.exists():
         raise CheckpointError(f"weights file {str(path)!r} does not exist")
+    if not path.is_file():
+        raise CheckpointError(f"weights {str(path)!r} is not a regular file")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"weights file {path} is empty (0 bytes): was it copied completely?")
     if path.name.lower().endswith(".safetensors"):
         from safetensors import safe_open
 
         try:
             with safe_open(str(path), framework="pt") as file:
-                shapes = {key: tuple(file.get_slice(key).get_shape()) for key in file.keys()}  # noqa: SIM118
+                slices = {key: file.get_slice(key) for key in file.keys()}  # noqa: SIM118
+                shapes = {key: tuple(piece.get_shape()) for key, piece in slices.items()}
+                dtypes = {
+                    key: SAFETENSORS_DTYPES.get(piece.get_dtype(), piece.get_dtype()) for key, piece in slices.items()
+                }
         except Exception as error:  # safetensors raises its own error types
-            raise CheckpointError(f"cannot read checkpoint {path}: {type(error).__name__}: {error}") from error
+            raise CheckpointError(
+                f"cannot read checkpoint {path}: {type(error).__name__}: {first_line(error)}"
+            ) from error
         if key_choice == "state_dict_ema":
             raise CheckpointError(f"{path.name} holds one state dict, no EMA weights: use checkpoint_key=auto")
-        return Checkpoint(path, "", {}, shapes)
+        return Checkpoint(path, "", {}, shapes, dtypes)
     from timm_hub_template.introspect import json_safe
 
     contents = load(path, mmap=True)
@@ -93,6 +129,7 @@ def inspect_file(path: Path, key_choice: str = "auto") -> Checkpoint:
         key=key,
         training_args=json_safe(vars(args)) if isinstance(args, argparse.Namespace) else {},
         shapes={name: tuple(tensor.shape) for name, tensor in state_dict.items()},
+        dtypes={name: str(tensor.dtype).removeprefix("torch.") for name, tensor in state_dict.items()},
     )
 
 
@@ -109,7 +146,8 @@ def load(path: Path, mmap: bool = False) -> dict[str, Any]:
                     raise
                 contents = torch.load(path, map_location="cpu", weights_only=True)  # the legacy format
     except Exception as error:  # pickle, zip and torch errors have no common base class
-        raise CheckpointError(f"cannot read checkpoint {path}: {type(error).__name__}: {first_line(error)}") from error
+        cause = first_line(error) or "the file ends early (truncated?)"
+        raise CheckpointError(f"cannot read checkpoint {path}: {type(error).__name__}: {cause}") from error
     if not isinstance(contents, dict):
         raise CheckpointError(f"checkpoint {path.name} holds a {type(contents).__name__}, not a state dict")
     return contents
@@ -147,8 +185,12 @@ def read_weights(checkpoint: Checkpoint, dtype: Any = None) -> dict[str, Any]:
     kernels: outputs then differ in the last bits from timm's) and, if floating point, in `dtype` when given.
 
     A safetensors file is read tensor by tensor into aligned memory and cast as it is read; a torch file is
-    memory-mapped where its format allows, and its tensors are cast or copied one at a time where needed.
+    memory-mapped where its format allows, and its tensors are cast or copied one at a time where needed. Every
+    tensor comes back in the standard (contiguous) layout: `train.py --channels-last` saves channels-last strides,
+    while timm's `load_checkpoint` copies the values into a model in the standard layout, and the layout selects the
+    CPU kernels.
     """
+    import torch
     from timm.models import clean_state_dict
 
     from timm_hub_template import safetensors_stream
@@ -164,16 +206,29 @@ def read_weights(checkpoint: Checkpoint, dtype: Any = None) -> dict[str, Any]:
     for key, tensor in state_dict.items():
         if dtype is not None and tensor.is_floating_point() and tensor.dtype != dtype:
             state_dict[key] = tensor = tensor.to(dtype)
+        if tensor.stride() != _standard_strides(tensor.shape):
+            # Not `contiguous()`: it keeps the channels-last strides of size-1 dimensions (1x1 convolutions), which
+            # still select other kernels.
+            state_dict[key] = tensor = tensor.clone(memory_format=torch.contiguous_format)
         if tensor.data_ptr() % 64:
             state_dict[key] = tensor.clone()
     return state_dict
+
+
+def _standard_strides(shape: tuple[int, ...]) -> tuple[int, ...]:
+    strides, step = [], 1
+    for size in reversed(shape):
+        strides.append(step)
+        step *= max(size, 1)
+    return tuple(reversed(strides))
 
 
 def model_args_of(training: dict[str, Any]) -> dict[str, Any]:
     """The `timm.create_model` arguments `train.py` built the model with, besides its name and head size.
 
     In `train.py`: `in_chans` (from `--in-chans`, else `--input-size`'s first value), `global_pool` (`--gp`),
-    `bn_eps`, and `--model-kwargs`. Dropout rates are left out: they change training, not the model.
+    `bn_eps`, `bn_momentum` and `--model-kwargs`. Dropout rates are left out: they change training, not the
+    model's outputs. `training_args_error` has checked the types first.
     """
     if not training:
         return {}
@@ -184,10 +239,72 @@ def model_args_of(training: dict[str, Any]) -> dict[str, Any]:
         model_args["in_chans"] = int(training["input_size"][0])
     if training.get("gp"):
         model_args["global_pool"] = training["gp"]
-    if training.get("bn_eps") is not None:
-        model_args["bn_eps"] = training["bn_eps"]
+    for name in ("bn_eps", "bn_momentum"):  # `timm.create_model` arguments of the generator-built families
+        if training.get(name) is not None:
+            model_args[name] = training[name]
     model_args.update(training.get("model_kwargs") or {})
     return model_args
+
+
+# The `args` fields the template reads, and what each must hold (a crafted or damaged checkpoint may hold anything).
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _numbers(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(_is_number(item) for item in value)
+
+
+TRAINING_ARG_TYPES: dict[str, tuple[Any, str]] = {
+    "model": (lambda v: isinstance(v, str), "a timm model name"),
+    "num_classes": (lambda v: _is_int(v) and 0 <= v <= 1_000_000, "a whole number of classes"),
+    "in_chans": (lambda v: _is_int(v) and v > 0, "a positive whole number"),
+    "input_size": (
+        lambda v: isinstance(v, list) and len(v) == 3 and all(_is_int(x) and x > 0 for x in v),
+        "[C, H, W]",
+    ),
+    "img_size": (
+        lambda v: (
+            (_is_int(v) and v > 0) or (isinstance(v, list) and len(v) == 2 and all(_is_int(x) and x > 0 for x in v))
+        ),
+        "a size",
+    ),
+    "mean": (_numbers, "a list of numbers"),
+    "std": (lambda v: _numbers(v) and all(x > 0 for x in v), "a list of positive numbers"),
+    "interpolation": (lambda v: isinstance(v, str), "an interpolation name"),
+    "crop_pct": (lambda v: _is_number(v) and 0 < v <= 2, "a number in (0, 2]"),
+    "crop_mode": (lambda v: isinstance(v, str), "a crop mode"),
+    "gp": (lambda v: isinstance(v, str), "a pooling name"),
+    "bn_eps": (_is_number, "a number"),
+    "bn_momentum": (_is_number, "a number"),
+    "model_kwargs": (lambda v: isinstance(v, dict), "an object of keyword arguments"),
+    "class_map": (lambda v: isinstance(v, str), "a file name"),
+    "data_dir": (lambda v: isinstance(v, str), "a folder"),
+    "data": (lambda v: isinstance(v, str), "a folder"),
+    "pretrained": (lambda v: isinstance(v, bool), "true or false"),
+    "initial_checkpoint": (lambda v: isinstance(v, str), "a file name"),
+}
+
+
+def training_args_error(training: dict[str, Any], file_name: str) -> str:
+    """Why the checkpoint's `args` cannot be used, as one line, or ""."""
+    import json
+
+    for name, (valid, expected) in TRAINING_ARG_TYPES.items():
+        value = training.get(name)
+        if value not in (None, "") and not valid(value):
+            shown = json.dumps(value, default=str)
+            shown = shown if len(shown) <= 60 else shown[:57] + "..."
+            return (
+                f"checkpoint {file_name} has an unusable args.{name} ({shown}; expected {expected}): "
+                "it was not saved by timm's train.py as it is; pass weights as a state dict and the model's "
+                "settings as variables"
+            )
+    return ""
 
 
 def data_args_of(training: dict[str, Any]) -> dict[str, Any]:

@@ -10,3 +10,8 @@ def first_line(error: BaseException, limit: int = 300) -> str:
     lines = str(error).strip().splitlines()
     line = lines[0] if lines else ""
     return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def printable(text: str) -> str:
+    """`text` with control characters (terminal escapes, newlines) written as Python escapes: safe to print."""
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)

@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from timm_hub_template import publish
-from timm_hub_template.errors import ExportError, first_line
+from timm_hub_template.errors import ExportError, first_line, printable
+from timm_hub_template.report import say
 
 if TYPE_CHECKING:
     from timm_hub_template.answers import Answers
@@ -53,6 +54,7 @@ class Summary:
     folder: Path
     verified: list[str]
     published: publish.Published
+    answers: Answers | None = None
 
     def text(self) -> str:
         size = sum(
@@ -62,19 +64,45 @@ class Summary:
             f"Generated {self.folder} ({size / 1e6:.1f} MB)",
             f"Verified: reloaded through the Auto classes, {', '.join(self.verified)} equal to timm's",
         ]
+        lines += self._inputs()
         repo_id = self.published.repo_id if "/" in self.published.repo_id else f"<owner>/{self.published.repo_id}"
+        upload = publish.upload_command(repo_id, self.folder, self.published.left_out)
         if self.published.url:
             lines.append(f"Pushed: {self.published.url}")
         elif self.published.commit:
             lines.append(f"Next: cd {self.folder} && git remote add origin https://huggingface.co/{repo_id}")
-            lines.append(f"      git push -u origin main   (or: hf upload {repo_id} {self.folder})")
+            lines.append(f"      git push -u origin main   (or: {upload})")
         else:
-            lines.append(f"Next: hf upload {repo_id} {self.folder}")
+            lines.append(f"Next: {upload}")
         return "\n".join(lines)
 
+    def _inputs(self) -> list[str]:
+        """The local files the run read, as absolute paths (the published files name none of them)."""
+        answers, lines = self.answers, []
+        if answers is None:
+            return lines
+        if answers.checkpoint is not None:
+            entry = f" ({answers.checkpoint.key})" if answers.checkpoint.key else ""
+            lines.append(f"Weights: {answers.checkpoint.path.resolve()}{entry}, published in {answers.dtype}")
+        if answers.labels_file is not None:
+            lines.append(f"Labels: {len(answers.labels)} class names from {answers.labels_file}")
+        elif answers.labels_source:
+            lines.append(f"Labels: {len(answers.labels)} class names from {answers.labels_source.replace('`', '')}")
+        elif answers.has_head and not answers.labels:
+            lines.append(
+                f"Labels: none, the {answers.spec.num_classes} classes are LABEL_0 ... (labels=<file> names them)"
+            )
+        return lines
 
-def generate(project_dir: Path, answers: Answers, cruft_update: bool = False) -> Summary:
-    """Export, verify and (unless `cruft_update`) publish the rendered `project_dir`; raises `ExportError`."""
+
+def generate(
+    project_dir: Path, answers: Answers, cruft_update: bool = False, foreign: tuple[str, ...] = ()
+) -> Summary:
+    """Export, verify and (unless `cruft_update`) publish the rendered `project_dir`; raises `ExportError`.
+
+    `foreign`: files of the folder that this run did not write (a `-f` run into a folder with other files): they are
+    neither committed nor uploaded. Once the folder is verified, an interrupt while publishing keeps it.
+    """
     from timm_hub_template.export import export
     from timm_hub_template.verify import verify_folder
 
@@ -87,8 +115,17 @@ def generate(project_dir: Path, answers: Answers, cruft_update: bool = False) ->
         verified = verify_folder(project_dir, answers, reference)
         marker.unlink()
         if cruft_update:
-            return Summary(project_dir, verified, publish.Published(repo_id=answers.repo_id))
-        return Summary(project_dir, verified, publish.publish_folder(project_dir, answers, push_problem))
+            return Summary(project_dir, verified, publish.Published(repo_id=answers.repo_id), answers)
+        try:
+            published = publish.publish_folder(project_dir, answers, push_problem, foreign)
+        except (KeyboardInterrupt, Interrupted):
+            published = publish.Published(repo_id=answers.repo_id, left_out=foreign)
+            say(
+                "Warning: interrupted while publishing; the folder is complete and verified: "
+                f"upload it with `{publish.upload_command(answers.repo_id, project_dir, foreign)}`",
+                error=True,
+            )
+        return Summary(project_dir, verified, published, answers)
 
 
 @contextlib.contextmanager
@@ -131,28 +168,39 @@ def quiet_progress_bars():
             logging.enable_progress_bar()
 
 
-def hook_outcome(context: dict[str, Any], project_dir: Path, cruft_update: bool = False) -> str:
+def hook_outcome(
+    context: dict[str, Any], project_dir: Path, cruft_update: bool = False, base_dir: Path | None = None
+) -> str:
     """The post-generation hook's work, run while cookiecutter renders the hook: "" after printing the summary,
     else the one line the hook reports (cookiecutter then removes the folder it created)."""
     from timm_hub_template import answers as parsing
+    from timm_hub_template import cookiecutter_run
 
+    run = cookiecutter_run.current()
+    foreign = run.foreign_files() if run is not None and run.folder == Path(project_dir).resolve() else ()
     try:
-        answers = parsing.parse(context)
-        print(generate(project_dir, answers, cruft_update).text(), flush=True)
+        answers = parsing.parse(context, base_dir)
+        summary = generate(project_dir, answers, cruft_update, foreign)
     except (ExportError, parsing.AnswerError) as error:
-        return str(error)
+        return printable(str(error))
     except (KeyboardInterrupt, Interrupted) as error:
         return f"interrupted ({type(error).__name__}): the folder was not finished"
     except Exception as error:  # noqa: BLE001 - any failure is reported as one line (traceback on request)
         if os.environ.get("TIMM_HUB_TEMPLATE_DEBUG"):
             traceback.print_exc()
-        return (
+        return printable(
             f"{type(error).__name__} while exporting {context.get('architecture')}: {first_line(error)} "
             "(set TIMM_HUB_TEMPLATE_DEBUG=1 for the traceback)"
         )
     finally:
+        cookiecutter_run.finish()
         # cookiecutter's process ends soon after the hook: whatever is frozen, garbage included, goes with it.
         freeze_long_lived_objects()
+    # The folder is verified (and published as asked): from here on nothing may fail the hook.
+    try:
+        say(summary.text())
+    except BaseException:  # noqa: BLE001 - an interrupt or a vanished folder while reporting keeps the work
+        say(f"Generated {summary.folder}", error=True)
     return ""
 
 

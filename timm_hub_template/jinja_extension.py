@@ -5,10 +5,12 @@ Filters:
 - `pyliteral`: the same, with lists as tuples, for default argument values;
 - `module_name`, `class_prefix`, `repo_name`, `model_type`: derived defaults;
 - `answers`: the typed `Answers` of the variables (parsed once per process; imports timm on first use only);
-- `validation_error`: the one line the pre-generation hook reports ("" when the answers parse);
+- `validation_error`: the one line the pre-generation hook reports ("" when the answers parse), and
+  `answer_warnings`: the lines it prints as warnings;
 - `import_block`: the sorted import statements of a generated modeling file.
 
-Globals: `project_folder` (a safe output folder), `cruft_update` and `incomplete_marker` (for the hooks). The
+Globals: `project_folder` (a safe output folder, which starts the run's bookkeeping in `cookiecutter_run`) and
+`incomplete_marker` (for the hooks). The
 `generate_repository` filter runs the post-generation work while cookiecutter renders that hook.
 
 Loading the extension also keeps cookiecutter's traceback out of a refused run: the hook has said what is wrong in
@@ -20,13 +22,12 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment
 from jinja2.ext import Extension
 
-from timm_hub_template import names
+from timm_hub_template import cookiecutter_run, names
 
 STANDARD_LIBRARY = {"functools", "math", "typing", "collections", "dataclasses", "enum"}
 
@@ -53,7 +54,7 @@ def answers(cookiecutter: dict[str, Any]):
     """The typed answers of the template's variables (checked by the pre-generation hook before files render)."""
     from timm_hub_template.answers import parse
 
-    return parse(public_context(cookiecutter))
+    return parse(public_context(cookiecutter), cookiecutter_run.invocation_dir())
 
 
 def import_block(imports: tuple[tuple[str, str, str], ...], extra: list[str]) -> str:
@@ -98,22 +99,12 @@ def generate_repository(cookiecutter: dict[str, Any]) -> str:
     transformers are imported once per run); the post-generation hook reports the one-line error ("" on success)."""
     from timm_hub_template.generate import hook_outcome
 
-    return hook_outcome(public_context(cookiecutter), hook_working_directory(), cruft_update())
-
-
-def hook_working_directory() -> Path:
-    """The folder cookiecutter runs the hook being rendered in: the generated project.
-
-    cookiecutter renders a hook in `hooks.run_script_with_context(script_path, cwd, context)`, then runs it in `cwd`;
-    the context does not hold that folder (cruft does not set `_output_dir`), so it is read from that call.
-    """
-    for frame in _frames():
-        if (
-            frame.f_code.co_name == "run_script_with_context"
-            and frame.f_globals.get("__name__") == "cookiecutter.hooks"
-        ):
-            return Path(frame.f_locals["cwd"]).resolve()
-    raise RuntimeError("generate_repository is rendered by cookiecutter's post-generation hook only")
+    return hook_outcome(
+        public_context(cookiecutter),
+        cookiecutter_run.hook_working_directory(),
+        cookiecutter_run.cruft_update(),
+        cookiecutter_run.invocation_dir(),
+    )
 
 
 def image_mode(channels: int) -> str:
@@ -124,9 +115,31 @@ def image_mode(channels: int) -> str:
 
 
 def validation_error(context: dict[str, Any]) -> str:
+    """The pre-generation hook's check, while cookiecutter renders it: the first problem with the variables as one
+    line ("" when they parse). The project folder is locked for this run first (another run into it is waited
+    for), and a folder this run created says it is incomplete from the start."""
     from timm_hub_template.answers import error
+    from timm_hub_template.generate import INCOMPLETE_MARKER
 
-    return error(context)
+    folder = cookiecutter_run.hook_working_directory()
+    run = cookiecutter_run.current()
+    cookiecutter_run.lock_folder(folder, announce=lambda line: print(line, file=sys.stderr, flush=True))
+    if run is not None and run.created and run.folder == folder and folder.name != INVALID_FOLDER:
+        (folder / INCOMPLETE_MARKER.name).write_text(INCOMPLETE_MARKER.text)
+    problem = error(context, cookiecutter_run.invocation_dir())
+    if problem:
+        cookiecutter_run.finish()  # cookiecutter removes the folder it created once the hook reports the problem
+    return problem
+
+
+def answer_warnings(context: dict[str, Any]) -> tuple[str, ...]:
+    """What the answers decided on their own that the user should know (the pre-generation hook prints them)."""
+    from timm_hub_template.answers import AnswerError, parse
+
+    try:
+        return parse(context, cookiecutter_run.invocation_dir()).warnings
+    except AnswerError:
+        return ()
 
 
 def public_context(cookiecutter: dict[str, Any]) -> dict[str, Any]:
@@ -143,7 +156,9 @@ def project_folder(repo_name: str) -> str:
     from timm_hub_template.answers import repo_name_error
 
     # Without the template's packages the pre-generation hook stops the run with the line that names them.
-    return INVALID_FOLDER if dependencies.missing() or repo_name_error(repo_name) else repo_name
+    folder = INVALID_FOLDER if dependencies.missing() or repo_name_error(repo_name) else repo_name
+    cookiecutter_run.begin(folder)
+    return folder
 
 
 INVALID_FOLDER = ".timm-hub-template-invalid-repo-name"
@@ -154,20 +169,6 @@ def incomplete_marker():
     from timm_hub_template.generate import INCOMPLETE_MARKER
 
     return INCOMPLETE_MARKER
-
-
-def cruft_update() -> bool:
-    """True while `cruft update` regenerates the template to compute its diff: the hook must then neither
-    `git init` its scratch folder nor push it to the Hub. Rendering runs in cruft's process, so its call stack
-    tells; the hook itself runs in a subprocess that cannot see it."""
-    return any(frame.f_globals.get("__name__") == "cruft._commands.update" for frame in _frames())
-
-
-def _frames():
-    frame = sys._getframe(1)
-    while frame is not None:
-        yield frame
-        frame = frame.f_back
 
 
 class _WithoutHookTraceback(logging.Filter):
@@ -187,7 +188,6 @@ class TimmHubExtension(Extension):
             hooks_logger.addFilter(_WithoutHookTraceback())
         environment.globals.update(
             project_folder=project_folder,
-            cruft_update=cruft_update,
             incomplete_marker=incomplete_marker(),
         )
         environment.filters.update(
@@ -204,4 +204,5 @@ class TimmHubExtension(Extension):
             head_pattern=head_pattern,
             public_context=public_context,
             validation_error=validation_error,
+            answer_warnings=answer_warnings,
         )

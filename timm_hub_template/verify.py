@@ -44,6 +44,26 @@ def run_reference(reference: Any, input_size: tuple[int, ...], dtype: Any) -> Re
         return Reference(pixel_values, logits, reference.forward_head(features, pre_logits=True))
 
 
+def expected_data_config(answers: Answers) -> dict[str, Any]:
+    """The preprocessing the processor must reproduce. For a training checkpoint (unless the `data_config` variable
+    overrides it) that is the one `train.py` evaluated with, resolved here again from its `args` as `train.py` does
+    (`resolve_data_config(vars(args), model=create_model(args.model))`, mean and std adapted to the channel count
+    as its loader does), so a data config taken from another pretrained tag than the run's cannot pass."""
+    training = answers.checkpoint.training_args if answers.checkpoint else {}
+    if not training.get("model") or "data_config" in answers.data_config_source:
+        return answers.data_config
+    import timm
+    import torch
+    from timm.data import resolve_data_config
+    from timm.data.loader import adapt_to_chs
+
+    with torch.device("meta"):
+        model = timm.create_model(training["model"], pretrained=False, **answers.spec.create_kwargs)
+    config = resolve_data_config(training, model=model)
+    channels = config["input_size"][0]
+    return {**config, "mean": adapt_to_chs(config["mean"], channels), "std": adapt_to_chs(config["std"], channels)}
+
+
 def sample_image(channels: int):
     """A deterministic image with detail at every scale, in the mode the model's processor takes."""
     from PIL import Image
@@ -93,6 +113,6 @@ def verify_folder(project_dir: Path, answers: Answers, reference: Reference) -> 
         checked.insert(0, "logits")
     processor = AutoImageProcessor.from_pretrained(str(project_dir), trust_remote_code=True)
     image = sample_image(answers.data_config["input_size"][0])
-    expected = create_transform(**answers.data_config, is_training=False)(image).unsqueeze(0)
+    expected = create_transform(**expected_data_config(answers), is_training=False)(image).unsqueeze(0)
     require_equal("image-processor pixels", processor(image, return_tensors="pt")["pixel_values"], expected)
     return [*checked, "processor pixels"]

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from timm_hub_template import checkpoints, digests
-from timm_hub_template.errors import ExportError, first_line
+from timm_hub_template.errors import ExportError, first_line, printable
 
 if TYPE_CHECKING:
     from timm_hub_template.answers import Answers
@@ -101,9 +101,20 @@ def check_keys(expected: dict[str, Any], given: dict[str, Any], what: str) -> No
         for key in expected
         if key in given and tuple(given[key].shape) != tuple(expected[key].shape)
     ]
+    # A floating-point parameter stored as integers (or the reverse) cannot be what timm trained.
+    kinds = [
+        f"{key} {str(given[key].dtype).removeprefix('torch.')} for {str(expected[key].dtype).removeprefix('torch.')}"
+        for key in expected
+        if key in given and given[key].is_floating_point() != expected[key].is_floating_point()
+    ]
     problems = [
-        f"{label} ({len(keys)}): {', '.join(keys[:5])}{', ...' if len(keys) > 5 else ''}"
-        for label, keys in (("missing keys", missing), ("unexpected keys", unexpected), ("wrong shapes", shapes))
+        f"{label} ({len(keys)}): {', '.join(printable(key) for key in keys[:5])}{', ...' if len(keys) > 5 else ''}"
+        for label, keys in (
+            ("missing keys", missing),
+            ("unexpected keys", unexpected),
+            ("wrong shapes", shapes),
+            ("wrong dtypes", kinds),
+        )
         if keys
     ]
     if problems:

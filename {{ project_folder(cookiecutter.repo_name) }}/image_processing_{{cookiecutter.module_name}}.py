@@ -19,9 +19,7 @@ class {{ cookiecutter.class_prefix }}ImageProcessor(BaseImageProcessor):
 
     The arguments are timm's data config for `{{ spec.full_name }}`
     (`timm.data.resolve_data_config`), passed to `timm.data.create_transform`.
-{%- if image_mode != "RGB" %}
-    Images are converted to {{ image_mode }} first: the model takes {{ answers.data_config.input_size[0] }} channel{{ "s" if answers.data_config.input_size[0] != 1 }}.
-{%- endif %}
+    Images of any mode are converted to {{ image_mode }} first: the model takes {{ answers.data_config.input_size[0] }} channel{{ "s" if answers.data_config.input_size[0] != 1 }}.
     """
 
     model_input_names = ("pixel_values",)
@@ -50,13 +48,9 @@ class {{ cookiecutter.class_prefix }}ImageProcessor(BaseImageProcessor):
         return output
 
     def preprocess(self, images, return_tensors="pt", **kwargs) -> BatchFeature:
-{%- if image_mode != "RGB" %}
         images = [
             to_pil_image(image).convert({{ image_mode | pyrepr }})
             for image in make_flat_list_of_images(images)
         ]
-{%- else %}
-        images = [to_pil_image(image) for image in make_flat_list_of_images(images)]
-{%- endif %}
         pixel_values = torch.stack([self.transform(image) for image in images])
         return BatchFeature({"pixel_values": pixel_values}, tensor_type=return_tensors)

@@ -44,6 +44,15 @@ COMPONENTS = {
 {%- if spec.uses_resolve %}
 
 
+{%- if spec.components %}
+def named_component(name):
+    """The timm class or function a config value names: only those `COMPONENTS` lists."""
+    if not isinstance(name, str) or name not in COMPONENTS:
+        raise ValueError(f"unknown component {name!r} in the config; valid: {', '.join(COMPONENTS)}")
+    return COMPONENTS[name]
+
+
+{% endif -%}
 def resolve(value):
 {%- if spec.components %}
     """Rebuild the timm objects in a config value: components with their arguments, dataclasses.
@@ -54,15 +63,15 @@ def resolve(value):
         fields = {k: resolve(v) for k, v in value.items() if not k.startswith("__")}
         if "__component__" in value:
 {%- if spec.uses_partial %}
-            component = COMPONENTS[value["__component__"]]
+            layer = named_component(value["__component__"])
             # Layer arguments as timm writes them: sizes as tuples (RepConditionalPosEnc asserts it).
             arguments = {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}
-            return partial(component, **arguments) if arguments else component
+            return partial(layer, **arguments) if arguments else layer
 {%- else %}
-            return COMPONENTS[value["__component__"]]
+            return named_component(value["__component__"])
 {%- endif %}
         if "__dataclass__" in value:
-            return COMPONENTS[value["__dataclass__"]](**fields)
+            return named_component(value["__dataclass__"])(**fields)
         return fields
 {%- else %}
     """A nested config value as it comes back from `config.json`: sequences as lists."""
