@@ -226,6 +226,7 @@ def test_training_checkpoint_args_are_the_defaults(tmp_path):
         interpolation="",
         crop_pct=0.9,
         class_map=str(class_map),
+        data_dir=str(tmp_path),  # train.py reads an absolute class map under its data folder
         bn_eps=None,
         model_kwargs={},
         drop_path=0.05,
@@ -274,7 +275,8 @@ def test_model_args_of_a_fallback_architecture_are_the_class_arguments():
     assert "'img_sise' is not an argument of timm's VisionTransformer" in message and "embed_layer" in message
 
 
-def test_dtype_is_one_of_three():
+def test_dtype_is_auto_or_one_of_three():
     assert answers().dtype == "float32" and answers(dtype="bfloat16").torch_dtype == torch.bfloat16
-    assert refusal(dtype="fp8") == "dtype must be one of float32, bfloat16, float16, not 'fp8'"
+    assert answers(dtype="auto").dtype == "float32"  # random and pretrained weights: float32
+    assert refusal(dtype="fp8") == "dtype must be one of auto, float32, bfloat16, float16, not 'fp8'"
     assert "use dtype=float32 (not bfloat16) with it" in refusal(dtype="bfloat16", onnx="yes")

@@ -55,7 +55,7 @@ def train_like_train_py(root):
         (data / kind).mkdir(parents=True)
         for sample in range(4):
             draw(kind, 10 * index + sample).save(data / kind / f"{sample}.png")
-    class_map = root / "class_map.txt"  # train.py's --class-map: one class name per line, in index order
+    class_map = root / "data" / "class_map.txt"  # train.py's --class-map: one class name per line, in index order
     class_map.write_text("\n".join(CLASSES) + "\n")
     # The argparse.Namespace train.py saves, with the values of this run.
     args = argparse.Namespace(
@@ -69,6 +69,7 @@ def train_like_train_py(root):
         interpolation="",
         crop_pct=None,
         class_map=str(class_map),
+        data_dir=str(root / "data"),
         gp=None,
         bn_eps=None,
         bn_momentum=None,

@@ -145,6 +145,7 @@ def test_bf16_runs_keep_their_dtype(tmp_path):
     model, processor = loaded(folder)
     assert model.dtype == torch.bfloat16 and next(reference.parameters()).dtype == torch.bfloat16
     pixels = processor(photo(), return_tensors="pt")["pixel_values"]
+    assert torch.equal(pixels, transform(photo()).unsqueeze(0))
     with torch.inference_mode():
         assert torch.equal(model(pixels).logits, reference(pixels.to(torch.bfloat16)))
 

@@ -372,8 +372,11 @@ def _weights(context: dict[str, str], architecture: str, base_dir: Path) -> tupl
                 f"timm has no pretrained weights for {architecture}: use weights=random or a checkpoint path"
             )
         return "pretrained", None
+    path = resolve_user_path(weights, base_dir)
+    if checkpoints.has_supported_suffix(path) and not path.exists():
+        raise AnswerError(f"weights file {weights!r} does not exist (looked for {path})")
     try:
-        return "checkpoint", checkpoints.inspect_file(resolve_user_path(weights, base_dir), key)
+        return "checkpoint", checkpoints.inspect_file(path, key)
     except checkpoints.CheckpointError as problem:
         raise AnswerError(str(problem)) from problem
 

@@ -42,17 +42,17 @@ COMPONENTS = {
 }
 {%- endif %}
 {%- if spec.uses_resolve %}
-
-
 {%- if spec.components %}
+
+
 def named_component(name):
     """The timm class or function a config value names: only those `COMPONENTS` lists."""
     if not isinstance(name, str) or name not in COMPONENTS:
         raise ValueError(f"unknown component {name!r} in the config; valid: {', '.join(COMPONENTS)}")
     return COMPONENTS[name]
+{%- endif %}
 
 
-{% endif -%}
 def resolve(value):
 {%- if spec.components %}
     """Rebuild the timm objects in a config value: components with their arguments, dataclasses.
