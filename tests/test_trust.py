@@ -102,7 +102,8 @@ def home(tmp_path, monkeypatch):
         ("/etc/passwd", "", "passwd", "outside the folder"),
         ("passwd", "/etc", "passwd", "system folder /etc"),
         ("hostname", "/etc", 1, "system folder /etc"),
-        ("link.txt", "data", 1, "hidden folder (.ssh)"),  # a symbolic link in the training folder to the key
+        ("link.txt", "data", 1, "outside the folder"),  # a symbolic link in the training folder to the SSH key
+        ("inside.txt", "data", 1, "hidden folder (.secrets)"),  # a link to a hidden folder of the training folder
         ("big.txt", "data", 1, "larger than a class map of 1 classes"),
         ("three.txt", "data", 2, "has 3 names for a head of 2 classes"),
         ("names.pkl", "data", 1, "not a .txt class map"),
@@ -113,6 +114,9 @@ def home(tmp_path, monkeypatch):
 def test_a_checkpoint_cannot_name_a_file_to_publish(home, class_map, data_dir, classes, why):
     project = home / "project"
     os.symlink(home / ".ssh" / "id_ed25519", project / "link.txt")
+    (project / ".secrets").mkdir()
+    (project / ".secrets" / "key.txt").write_text("PRIVATE\n")
+    os.symlink(project / ".secrets" / "key.txt", project / "inside.txt")
     (project / "data" / "big.txt").write_text("x" * 5000 + "\n")
     (project / "data" / "three.txt").write_text("a\nb\nc\n")
     (project / "data" / "names.pkl").write_bytes(b"\x80\x04N.")
@@ -388,16 +392,18 @@ def test_checkpoint_errors_say_what_is_wrong(tmp_path):
 
 
 def test_a_tampered_config_naming_an_unknown_component_is_one_line(tmp_path):
+    """Nested config values name components too (ByobNet's block dataclasses): an unknown name is one ValueError
+    listing the valid ones, never a lookup of something else."""
     from transformers import AutoModel
 
-    run(tmp_path, "architecture=caformer_s18")
-    folder = tmp_path / "custom-caformer_s18"
-    config = json.loads((folder / "config.json").read_text())
-    text = json.dumps(config)
-    assert '"__component__"' in text
-    tampered = text.replace('{"__component__": "', '{"__component__": "os.system", "_was": "', 1)
-    (folder / "config.json").write_text(tampered)
-    with pytest.raises(ValueError, match=r"unknown component 'os.system' in the config; valid: "):
+    run(tmp_path, "architecture=gernet_s")
+    folder = tmp_path / "custom-gernet_s"
+    text = (folder / "config.json").read_text()
+    assert '"__dataclass__": "ByoBlockCfg"' in text
+    (folder / "config.json").write_text(
+        text.replace('"__dataclass__": "ByoBlockCfg"', '"__dataclass__": "os.system"', 1)
+    )
+    with pytest.raises(ValueError, match=r"^unknown component 'os.system' in the config; valid: ByoBlockCfg, "):
         AutoModel.from_pretrained(folder, trust_remote_code=True)
 
 

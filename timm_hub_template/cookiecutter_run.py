@@ -34,6 +34,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from timm_hub_template.publish import FolderSnapshot
+
 
 class CookiecutterChanged(RuntimeError):
     """cookiecutter no longer calls the template the way this module expects."""
@@ -83,29 +85,7 @@ class Run:
     created: bool  # the folder did not exist when cookiecutter was about to create it
     lock: int | None = None  # file descriptor holding the folder's flock
     finished: bool = False
-    # The files the folder held before this run wrote into it (`-f`), by `os.lstat` signature.
-    preexisting: dict[str, tuple[int, int, int]] = dataclasses.field(default_factory=dict)
-
-    def snapshot(self) -> None:
-        """Remember the files already in the folder, before the run writes anything into it."""
-        self.preexisting = _signatures(self.folder)
-
-    def foreign_files(self) -> tuple[str, ...]:
-        """Files the folder held before the run that the run did not write: the user's, never published."""
-        now = _signatures(self.folder)
-        return tuple(sorted(name for name, signature in self.preexisting.items() if now.get(name) == signature))
-
-
-def _signatures(folder: Path) -> dict[str, tuple[int, int, int]]:
-    """Every file under `folder` but `.git/` (symbolic links not followed): inode, size and modification time."""
-    signatures = {}
-    for root, folders, files in os.walk(folder):
-        folders[:] = [name for name in folders if not (root == str(folder) and name == ".git")]
-        for name in files:
-            path = Path(root, name)
-            status = path.lstat()
-            signatures[path.relative_to(folder).as_posix()] = (status.st_ino, status.st_size, status.st_mtime_ns)
-    return signatures
+    before: FolderSnapshot | None = None  # the files the folder held before this run wrote into it (`-f`)
 
 
 _current: Run | None = None
@@ -158,7 +138,7 @@ def lock_folder(folder: Path, announce=None) -> None:
         fcntl.flock(descriptor, fcntl.LOCK_EX)
     run.lock = descriptor
     if not run.created:
-        run.snapshot()
+        run.before = FolderSnapshot.of(folder)
 
 
 def release(run: Run) -> None:
@@ -187,7 +167,7 @@ def _install_guard() -> None:
 
 
 def _terminate(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt("terminated (SIGTERM)")
+    raise KeyboardInterrupt("terminated (SIGTERM)")  # cookiecutter's command line exits on it as on Ctrl-C
 
 
 def _clean_up_unfinished() -> None:

@@ -43,8 +43,9 @@ INCOMPLETE_MARKER = Marker(
 )
 
 
-class Interrupted(Exception):
-    """SIGTERM during a generation, raised like Ctrl-C's KeyboardInterrupt so the same cleanup runs."""
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM during a generation, raised like Ctrl-C's KeyboardInterrupt so the same cleanup runs (and, like it,
+    not an `Exception`: the libraries' `except Exception` retries must not swallow it)."""
 
 
 @dataclass
@@ -96,12 +97,12 @@ class Summary:
 
 
 def generate(
-    project_dir: Path, answers: Answers, cruft_update: bool = False, foreign: tuple[str, ...] = ()
+    project_dir: Path, answers: Answers, cruft_update: bool = False, before: publish.FolderSnapshot | None = None
 ) -> Summary:
     """Export, verify and (unless `cruft_update`) publish the rendered `project_dir`; raises `ExportError`.
 
-    `foreign`: files of the folder that this run did not write (a `-f` run into a folder with other files): they are
-    neither committed nor uploaded. Once the folder is verified, an interrupt while publishing keeps it.
+    `before`: the folder's files before the run (a `-f` run into a folder with other files): those the run did not
+    write are neither committed nor uploaded. Once the folder is verified, an interrupt while publishing keeps it.
     """
     from timm_hub_template.export import export
     from timm_hub_template.verify import verify_folder
@@ -116,6 +117,7 @@ def generate(
         marker.unlink()
         if cruft_update:
             return Summary(project_dir, verified, publish.Published(repo_id=answers.repo_id), answers)
+        foreign = before.unchanged() if before is not None else ()
         try:
             published = publish.publish_folder(project_dir, answers, push_problem, foreign)
         except (KeyboardInterrupt, Interrupted):
@@ -177,10 +179,10 @@ def hook_outcome(
     from timm_hub_template import cookiecutter_run
 
     run = cookiecutter_run.current()
-    foreign = run.foreign_files() if run is not None and run.folder == Path(project_dir).resolve() else ()
+    before = run.before if run is not None and run.folder == Path(project_dir).resolve() else None
     try:
         answers = parsing.parse(context, base_dir)
-        summary = generate(project_dir, answers, cruft_update, foreign)
+        summary = generate(project_dir, answers, cruft_update, before)
     except (ExportError, parsing.AnswerError) as error:
         return printable(str(error))
     except (KeyboardInterrupt, Interrupted) as error:

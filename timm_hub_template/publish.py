@@ -46,6 +46,35 @@ class Published:
     left_out: tuple[str, ...] = ()  # the folder's files that are not the run's: not committed, not uploaded
 
 
+@dataclasses.dataclass(frozen=True)
+class FolderSnapshot:
+    """The files of a folder before a run wrote into it (`-f`): what is still unchanged afterwards is the user's."""
+
+    folder: Path
+    signatures: dict[str, tuple[int, int, int]]
+
+    @classmethod
+    def of(cls, folder: Path) -> FolderSnapshot:
+        return cls(folder, _signatures(folder))
+
+    def unchanged(self) -> tuple[str, ...]:
+        """The files the run did not write (same inode, size and modification time), as relative POSIX paths."""
+        now = _signatures(self.folder)
+        return tuple(sorted(name for name, signature in self.signatures.items() if now.get(name) == signature))
+
+
+def _signatures(folder: Path) -> dict[str, tuple[int, int, int]]:
+    """Every file under `folder` but `.git/` (symbolic links not followed): inode, size and modification time."""
+    signatures = {}
+    for root, folders, files in os.walk(folder):
+        folders[:] = [name for name in folders if not (Path(root) == folder and name == ".git")]
+        for name in files:
+            status = Path(root, name).lstat()
+            relative = Path(root, name).relative_to(folder).as_posix()
+            signatures[relative] = (status.st_ino, status.st_size, status.st_mtime_ns)
+    return signatures
+
+
 def _git(project_dir: Path, *args: str, env: dict[str, str] | None = None) -> str:
     result = subprocess.run(["git", *args], cwd=project_dir, capture_output=True, text=True, env=env, check=False)
     if result.returncode != 0:
