@@ -63,6 +63,12 @@ PRE_GENERATION_CASES = [
     ({"description": "two\nlines"}, "description must be one line of at most 300 printable characters"),
     ({"description": "x" * 301}, "description must be one line of at most 300 printable characters"),
     ({"push_to_hub": "maybe"}, "push_to_hub must be yes or no, not 'maybe'"),
+    # Issue 17: inputs that used to escape the checks as tracebacks and leave an empty folder behind.
+    ({"model_args": '{"a": ' + "[" * 10_000 + "]" * 10_000 + "}"}, "model_args is nested too deeply"),
+    ({"num_labels": "²"}, "num_labels '²' must be 'auto'"),
+    ({"data_config": '{"crop_pct": NaN}'}, "NaN is not a number JSON allows"),
+    ({"labels": "typo.csv"}, "labels file 'typo.csv' does not exist"),
+    ({"weights": "missing.safetensors"}, "(looked for "),
 ]
 
 

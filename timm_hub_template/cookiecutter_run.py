@@ -99,19 +99,20 @@ def begin(folder_name: str) -> Run:
     global _current
     if _current is not None and not _current.finished:
         finish()  # an earlier run in this process (batch mode, tests calling cookiecutter() in-process)
-    for frame in _frames():
-        if (
-            frame.f_code.co_name == "render_and_create_dir"
-            and frame.f_globals.get("__name__") == "cookiecutter.generate"
-        ):
-            output_dir = frame.f_locals.get("output_dir")
-            break
-    else:
+    locals_of = {
+        frame.f_code.co_name: frame.f_locals
+        for frame in _frames()
+        if frame.f_globals.get("__name__") == "cookiecutter.generate"
+    }
+    if "output_dir" not in locals_of.get("render_and_create_dir", {}):
         raise _unsupported("the output folder (generate.render_and_create_dir)")
     invocation_dir = Path.cwd()
-    folder = (invocation_dir / str(output_dir) / folder_name).resolve()
+    folder = (invocation_dir / str(locals_of["render_and_create_dir"]["output_dir"]) / folder_name).resolve()
     _current = Run(invocation_dir=invocation_dir, folder=folder, created=not folder.exists())
-    _install_guard()
+    # With hooks (the command line, cruft) they report the run, and cookiecutter cleans up only after a failed hook;
+    # without (batch mode), the caller cleans up after itself.
+    if locals_of.get("generate_files", {}).get("accept_hooks", True):
+        _install_guard()
     return _current
 
 
