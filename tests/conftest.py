@@ -16,9 +16,20 @@ os.environ.update(
     TOKENIZERS_PARALLELISM="false",
 )
 
+from fake_hub import FakeHub
 from support import TEMPLATE_DIR
 
 
 @pytest.fixture(scope="session")
 def template_dir() -> Path:
     return TEMPLATE_DIR
+
+
+@pytest.fixture
+def hub(monkeypatch):
+    """A fake Hub the hook's subprocess reaches through HF_ENDPOINT, with a token in HF_TOKEN."""
+    with FakeHub() as fake_hub:
+        for name, value in fake_hub.client_env.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("HF_TOKEN", "hf_test_token")
+        yield fake_hub

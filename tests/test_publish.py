@@ -45,16 +45,6 @@ def isolated_git_config(tmp_path, monkeypatch):
     return config
 
 
-@pytest.fixture
-def hub(monkeypatch):
-    """A fake Hub the hook's subprocess reaches through HF_ENDPOINT, with a token in HF_TOKEN."""
-    with FakeHub() as fake_hub:
-        for name, value in fake_hub.client_env.items():
-            monkeypatch.setenv(name, value)
-        monkeypatch.setenv("HF_TOKEN", "hf_test_token")
-        yield fake_hub
-
-
 def test_initial_commit_holds_every_file_with_the_weights_in_lfs(tmp_path, isolated_git_config):
     folder = bake(tmp_path / "out", architecture=ARCHITECTURE, weights="random")
 

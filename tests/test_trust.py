@@ -24,7 +24,6 @@ from pathlib import Path
 import pytest
 import timm
 import torch
-from fake_hub import FakeHub, allow_calls_to_fake_hub  # noqa: F401 - the fixture's helper
 from support import TEMPLATE_DIR
 from training_run import train_py_args
 
@@ -166,15 +165,6 @@ def test_a_declined_class_map_is_said_once_and_published_unnamed(home, tmp_path)
 
 
 # --- 2. -f publishes only the run's files ---------------------------------------------------------------------------
-
-
-@pytest.fixture
-def hub(monkeypatch):
-    with FakeHub() as fake_hub:
-        for name, value in fake_hub.client_env.items():
-            monkeypatch.setenv(name, value)
-        monkeypatch.setenv("HF_TOKEN", "hf_test_token")
-        yield fake_hub
 
 
 def test_overwrite_keeps_the_users_files_out_of_the_commit_and_the_push(tmp_path, hub):

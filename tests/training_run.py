@@ -34,29 +34,32 @@ def train_py_args(**values: Any) -> argparse.Namespace:
 
 
 def create_model_like_train_py(args: argparse.Namespace):
-    """`train.py`'s `create_model` call (pretrained weights are never downloaded here: `args.pretrained` False),
-    then its dtype and memory-format moves."""
+    """The model `train.py` trains: its `create_model` call with the dropout rates, seeded with `--seed`; the
+    caller trains it (`train_and_save` makes the dtype and memory-format moves)."""
+    torch.manual_seed(args.seed)
+    model = _create_model(args, drop_rate=args.drop, drop_path_rate=args.drop_path, drop_block_rate=args.drop_block)
+    if args.num_classes is None:
+        args.num_classes = model.num_classes
+    return model
+
+
+def _create_model(args: argparse.Namespace, **training_only: Any):
+    """`train.py`'s `create_model(args.model, ...)` (never `pretrained`: nothing is downloaded here)."""
     import timm
 
     in_chans = args.in_chans if args.in_chans is not None else (args.input_size[0] if args.input_size else 3)
-    torch.manual_seed(args.seed)
-    model = timm.create_model(
+    return timm.create_model(
         args.model,
         pretrained=False,
         in_chans=in_chans,
         num_classes=args.num_classes,
-        drop_rate=args.drop,
-        drop_path_rate=args.drop_path,
-        drop_block_rate=args.drop_block,
         global_pool=args.gp,
         bn_momentum=args.bn_momentum,
         bn_eps=args.bn_eps,
         scriptable=args.torchscript,
+        **training_only,
         **args.model_kwargs,
     )
-    if args.num_classes is None:
-        args.num_classes = model.num_classes
-    return model
 
 
 def train_and_save(model, args: argparse.Namespace, output_dir: Path, steps: int = 2) -> Path:
@@ -91,21 +94,10 @@ def timm_reference(args: argparse.Namespace, checkpoint: Path):
     """What a timm user gets from the run: `create_model(args.model, ...)` as `train.py` built it, then timm's own
     `load_checkpoint`; and the eval transform `train.py` used, `create_transform(**resolve_data_config(vars(args),
     model))`."""
-    import timm
     from timm.data import create_transform, resolve_data_config
     from timm.models import load_checkpoint
 
-    in_chans = args.in_chans if args.in_chans is not None else (args.input_size[0] if args.input_size else 3)
-    model = timm.create_model(
-        args.model,
-        pretrained=False,
-        in_chans=in_chans,
-        num_classes=args.num_classes,
-        global_pool=args.gp,
-        bn_momentum=args.bn_momentum,
-        bn_eps=args.bn_eps,
-        **args.model_kwargs,
-    )
+    model = _create_model(args)
     load_checkpoint(model, str(checkpoint))
     if args.model_dtype:  # train.py's model.to(dtype=model_dtype)
         model.to(dtype=getattr(torch, args.model_dtype))
