@@ -566,7 +566,9 @@ def read_label_file(path: Path) -> tuple[str, ...]:
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as problem:
-        raise AnswerError(f"labels file {path.name} is not UTF-8 text ({problem.reason} at byte {problem.start})")
+        raise AnswerError(
+            f"labels file {path.name} is not UTF-8 text ({problem.reason} at byte {problem.start})"
+        ) from problem
     except OSError as problem:
         raise AnswerError(f"labels file {path.name} cannot be read: {problem.strerror}") from problem
     if path.suffix.lower() != ".json":
