@@ -167,3 +167,40 @@ def test_random_weights_name_no_pretrained_tag(tmp_path):
     first = card.text.split("## Model Details")[0]
     assert "timm's `resnet10t` as a Transformers model" in first and "untrained" in first
     assert "c3_in1k" not in card.text and "base_model" not in card.data.to_dict()
+
+
+def test_the_verification_holds_the_processor_to_the_runs_preprocessing(tagged_run, tmp_path):
+    """The verification recomputes train.py's data config from the checkpoint's args: a folder whose processor has
+    another tag's preprocessing (what the template published before it kept the run's tag) is refused, even when
+    the answers themselves carry that wrong data config."""
+    import dataclasses
+    import shutil
+
+    import timm
+    from timm.data import resolve_data_config
+
+    from timm_hub_template.answers import parse
+    from timm_hub_template.errors import ExportError
+    from timm_hub_template.verify import run_reference, verify_folder
+    from timm_hub_template.weights import load_reference
+
+    root, _, checkpoint, folder, _ = tagged_run
+    copy = shutil.copytree(folder, tmp_path / folder.name)
+    context = {"architecture": "resnet18", "weights": str(checkpoint.relative_to(root)), "repo_name": folder.name}
+    context |= {
+        "module_name": "resnet18",
+        "class_prefix": "Resnet18",
+        "model_type": "custom_resnet18",
+        "git_init": "no",
+    }
+    answers = parse(context, root)
+    with torch.device("meta"):
+        default_tag = resolve_data_config(model=timm.create_model("resnet18", num_classes=3))
+    wrong = {**answers.data_config, "interpolation": default_tag["interpolation"], "crop_pct": default_tag["crop_pct"]}
+    assert (wrong["interpolation"], wrong["crop_pct"]) != ("bilinear", 0.875)  # a1_in1k's bicubic/0.95
+    processor_file = copy / "preprocessor_config.json"
+    processor_file.write_text(json.dumps({**json.loads(processor_file.read_text()), **wrong}))
+    reference_model = load_reference(answers)
+    reference = run_reference(reference_model, answers.data_config["input_size"], answers.torch_dtype)
+    with pytest.raises(ExportError, match="image-processor pixels of the saved folder differ"):
+        verify_folder(copy, dataclasses.replace(answers, data_config=wrong), reference)
