@@ -101,6 +101,8 @@ def home(tmp_path, monkeypatch):
         ("/etc/passwd", "", "passwd", "outside the folder"),
         ("passwd", "/etc", "passwd", "system folder /etc"),
         ("hostname", "/etc", 1, "system folder /etc"),
+        ("project/notes.txt", "{home}", 1, "is your home folder or holds it"),
+        ("{home}/project/notes.txt", "/", 1, "is your home folder or holds it"),
         ("link.txt", "data", 1, "outside the folder"),  # a symbolic link in the training folder to the SSH key
         ("inside.txt", "data", 1, "hidden folder (.secrets)"),  # a link to a hidden folder of the training folder
         ("big.txt", "data", 1, "larger than a class map of 1 classes"),
@@ -120,6 +122,7 @@ def test_a_checkpoint_cannot_name_a_file_to_publish(home, class_map, data_dir, c
     (project / "data" / "three.txt").write_text("a\nb\nc\n")
     (project / "data" / "names.pkl").write_bytes(b"\x80\x04N.")
     (project / "data" / "binary.txt").write_bytes(b"\xff\xfe\x00secret\n")
+    (project / "notes.txt").write_text("a private note\n")
     if classes == "passwd":
         classes = len([line for line in Path("/etc/passwd").read_text().splitlines() if line.strip()])
     crafted_checkpoint(

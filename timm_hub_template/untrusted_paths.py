@@ -7,7 +7,8 @@ like what `train.py` would have used, found the way timm's `load_class_map` find
 under the run's `--data-dir`), and only when:
 
 - the path was typed into a shell (no `~`: the shell expands it before `train.py` sees it);
-- it lies inside the folder the template was run from, or inside the run's data folder;
+- it lies inside the folder the template was run from, or inside the run's data folder (which may not be your
+  home folder or a folder that holds it, such as `/`);
 - no folder on its real path (symbolic links followed) is hidden (`~/.cache`, `~/.ssh`) or a system folder;
 - it is a regular `.txt` file (timm's other format, `.pkl`, is a pickle) of at most `MAX_BYTES_PER_CLASS` bytes
   per class of the head.
@@ -41,6 +42,8 @@ def find_class_map(named: str, data_dir: object, base_dir: Path, head_size: int 
     if named.startswith("~") or data.startswith("~"):
         return Found(problem="a '~' path, which a shell would have expanded")
     data_root = _resolve(Path(data), base_dir) if data else None
+    if data_root is not None and Path.home().resolve().is_relative_to(data_root.resolve()):
+        return Found(problem=f"the run's data folder {data_root} is your home folder or holds it")
     candidates = [_resolve(Path(named), base_dir)]
     if data_root is not None and not Path(named).is_absolute():
         candidates.append(data_root / named)
