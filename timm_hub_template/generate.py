@@ -60,7 +60,7 @@ class Summary:
         )
         lines = [
             f"Generated {self.folder} ({size / 1e6:.1f} MB)",
-            f"Verified: reloaded through the Auto classes, {', '.join(self.verified)} equal to timm's",
+            f"Verified: loaded with its code, with TimmWrapper and with timm, {', '.join(self.verified)} equal to timm's",
         ]
         repo_id = self.published.repo_id if "/" in self.published.repo_id else f"<owner>/{self.published.repo_id}"
         if self.published.url:

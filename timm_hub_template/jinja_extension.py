@@ -89,8 +89,16 @@ def _isort_key(name: str) -> tuple[int, str]:
 
 
 def head_pattern(module_name: str) -> str:
-    """The state-dict key pattern of a classifier module, e.g. `head.fc` -> `timm_model\\.head\\.fc\\.`."""
-    return re.escape(f"timm_model.{module_name}.")
+    """The state-dict key pattern of a classifier module, under timm's name or the model's: `head.fc` ->
+    `^(?:timm_model\\.)?head\\.fc\\.`."""
+    return f"^(?:timm_model\\.)?{re.escape(module_name)}\\."
+
+
+def timm_pretrained_cfg(answers: Any) -> dict[str, Any]:
+    """timm's pretrained config of the repository (`timm_config.pretrained_cfg`), for the configuration file."""
+    from timm_hub_template.timm_config import pretrained_cfg
+
+    return pretrained_cfg(answers)
 
 
 def generate_repository(cookiecutter: dict[str, Any]) -> str:
@@ -202,6 +210,7 @@ class TimmHubExtension(Extension):
             image_mode=image_mode,
             import_block=import_block,
             head_pattern=head_pattern,
+            timm_pretrained_cfg=timm_pretrained_cfg,
             public_context=public_context,
             validation_error=validation_error,
         )

@@ -1,8 +1,10 @@
-"""Proof that a generated folder loads like timm: the Auto classes give timm's exact outputs.
+"""Proof that a generated folder loads like timm, three ways: each gives timm's exact outputs.
 
 `run_reference` records timm's outputs on a fixed image before the reference model is freed; `verify_folder`
-reloads the saved folder through `AutoModelForImageClassification`, `AutoModel` and `AutoImageProcessor` with
-`trust_remote_code=True`, as users will, and requires logits, pooled features and processed pixels equal to them.
+reloads the saved folder as users will: through `AutoModelForImageClassification`, `AutoModel` and
+`AutoImageProcessor` with `trust_remote_code=True` (the generated classes), through the same Auto classes without
+it (Transformers' TimmWrapper classes), and with `timm.create_model("local-dir:<folder>", pretrained=True)` and
+timm's data config; each must give logits, pooled features, processed pixels and class names equal to timm's.
 """
 
 from __future__ import annotations
@@ -51,7 +53,108 @@ def sample_image(channels: int):
     return Image.effect_mandelbrot((257, 193), (-2.0, -1.2, 0.8, 1.2), 64).convert(IMAGE_MODES[channels])
 
 
+# The loaders verify_folder checks, in the order it checks them (the coverage sweep records each).
+LOADERS = ("custom code", "TimmWrapper", "timm")
+
+
 def verify_folder(project_dir: Path, answers: Answers, reference: Reference) -> list[str]:
+    """Reload the folder each of the `LOADERS` ways and require timm's exact outputs; returns what was checked."""
+
+    checked = verify_custom_code(project_dir, answers, reference)
+    labels = custom_labels(project_dir)
+    verify_timm_wrapper(project_dir, answers, reference, labels)
+    verify_timm(project_dir, answers, reference, labels)
+    return checked
+
+
+def require_equal(what: str, actual: Any, expected: Any) -> None:
+    import torch
+
+    if actual.shape != expected.shape or not torch.equal(actual, expected):
+        difference = (actual - expected).abs().max().item() if actual.shape == expected.shape else "shape"
+        raise ExportError(f"{what} differ from timm's (max abs diff {difference})")
+
+
+def expected_pixels(answers: Answers) -> tuple[Any, Any]:
+    """The verification image in the model's mode and timm's eval transform of it."""
+    from timm.data import create_transform
+
+    image = sample_image(answers.data_config["input_size"][0])
+    return image, create_transform(**answers.data_config, is_training=False)(image).unsqueeze(0)
+
+
+def custom_labels(project_dir: Path) -> list[str]:
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(str(project_dir), trust_remote_code=True)
+    return [config.id2label[index] for index in range(config.num_labels)]
+
+
+def verify_timm_wrapper(project_dir: Path, answers: Answers, reference: Reference, labels: list[str]) -> None:
+    """Without remote code the Auto classes load Transformers' TimmWrapper classes (no code of the repository
+    runs), which must find every weight and give timm's outputs, pixels and class names."""
+    from transformers import AutoImageProcessor, AutoModel, AutoModelForImageClassification
+
+    def load(auto_class: Any, expected_class: str, ignored: tuple[str, ...] = ()) -> Any:
+        model, info = auto_class.from_pretrained(str(project_dir), output_loading_info=True)
+        if type(model).__name__ != expected_class:
+            raise ExportError(f"{auto_class.__name__} without remote code loaded {type(model).__name__}")
+        problems = {kind: keys for kind, keys in info.items() if keys and kind not in ignored}
+        if problems:
+            raise ExportError(f"TimmWrapper ({expected_class}) did not load the saved weights as they are: {problems}")
+        return model.eval()
+
+    import torch
+
+    features_model = load(AutoModel, "TimmWrapperModel", ignored=("unexpected_keys",))
+    with torch.inference_mode():
+        outputs = features_model(reference.pixel_values)
+    del features_model
+    require_equal("TimmWrapper's pooled features", outputs.pooler_output, reference.pre_logits)
+    if answers.has_head:
+        classifier = load(AutoModelForImageClassification, "TimmWrapperForImageClassification")
+        with torch.inference_mode():
+            logits = classifier.timm_model.forward_head(outputs.last_hidden_state)
+        require_equal("TimmWrapper's logits", logits, reference.logits)
+        wrapper_labels = [classifier.config.id2label[index] for index in range(classifier.config.num_labels)]
+        if wrapper_labels != labels:
+            raise ExportError("TimmWrapper's class names differ from the generated config's")
+        del classifier
+    processor = AutoImageProcessor.from_pretrained(str(project_dir))
+    if type(processor).__name__ != "TimmWrapperImageProcessor":
+        raise ExportError(f"AutoImageProcessor without remote code loaded {type(processor).__name__}")
+    image, expected = expected_pixels(answers)
+    require_equal("TimmWrapper's image-processor pixels", processor(image, return_tensors="pt")["pixel_values"], expected)
+
+
+def verify_timm(project_dir: Path, answers: Answers, reference: Reference, labels: list[str]) -> None:
+    """`timm.create_model("local-dir:<folder>", pretrained=True)` builds the same model with the same weights, and
+    `timm.data.resolve_data_config` gives the same preprocessing and class names."""
+    import timm
+    import torch
+    from timm.data import create_transform, resolve_data_config
+
+    try:
+        model = timm.create_model(f"local-dir:{project_dir}", pretrained=True)
+    except (RuntimeError, ValueError, TypeError, OSError) as error:
+        raise ExportError(f"timm.create_model('local-dir:<folder>') failed: {type(error).__name__}: {error}") from error
+    model = model.to(answers.torch_dtype).eval()
+    with torch.inference_mode():
+        features = model.forward_features(reference.pixel_values)
+        pre_logits = model.forward_head(features, pre_logits=True)
+        logits = model.forward_head(features)
+    require_equal("timm local-dir: pooled features", pre_logits, reference.pre_logits)
+    if answers.has_head:
+        require_equal("timm local-dir: logits", logits, reference.logits)
+        if list(model.pretrained_cfg.get("label_names") or []) != labels:
+            raise ExportError("timm's label_names differ from the generated config's class names")
+    image, expected = expected_pixels(answers)
+    data_config = resolve_data_config(model=model)
+    pixels = create_transform(**data_config, is_training=False)(image).unsqueeze(0)
+    require_equal("timm local-dir: data config's pixels", pixels, expected)
+
+
+def verify_custom_code(project_dir: Path, answers: Answers, reference: Reference) -> list[str]:
     """Reload through the Auto classes, as users will, and require timm's exact outputs; returns what was checked.
 
     One forward pass: `AutoModel`'s features and pooled features, then the logits of the classifier that
@@ -92,6 +195,8 @@ def verify_folder(project_dir: Path, answers: Answers, reference: Reference) -> 
         del classifier
         checked.insert(0, "logits")
     processor = AutoImageProcessor.from_pretrained(str(project_dir), trust_remote_code=True)
+    if type(processor).__name__ != f"{answers.class_prefix}ImageProcessor":
+        raise ExportError(f"AutoImageProcessor with remote code loaded {type(processor).__name__}")
     image = sample_image(answers.data_config["input_size"][0])
     expected = create_transform(**answers.data_config, is_training=False)(image).unsqueeze(0)
     require_equal("image-processor pixels", processor(image, return_tensors="pt")["pixel_values"], expected)
