@@ -1,10 +1,12 @@
-"""Load a generated folder like a user does, in a fresh process, and compare it with timm.
+"""Load a generated folder like a user does, in a fresh process, and compare it with timm: with the repository's
+code (`trust_remote_code=True`), with Transformers' TimmWrapper (no remote code) and with timm (`local-dir:`).
 
 Usage: python check_folder.py FOLDER ARCHITECTURE WEIGHTS.safetensors
 Prints one JSON line: the measurements the tests assert on.
 """
 
 import json
+import logging
 import sys
 
 import timm
@@ -19,10 +21,75 @@ from transformers import (
     AutoModelForImageClassification,
     pipeline,
 )
+from transformers.utils import logging as transformers_logging
+
+
+def as_json(value):
+    return json.loads(json.dumps(value))
 
 
 def max_abs_diff(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a - b).abs().max()) if a.shape == b.shape else float("inf")
+
+
+class Warnings(logging.Handler):
+    """Every warning Transformers logs while it is attached."""
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+def load_without_remote_code(folder, reference, pixel_values, image, timm_pixels) -> dict:
+    """The Auto classes and pipelines with no `trust_remote_code`: Transformers' TimmWrapper classes."""
+    config = AutoConfig.from_pretrained(folder)
+    classifier = AutoModelForImageClassification.from_pretrained(folder).eval()
+    features = AutoModel.from_pretrained(folder).eval()
+    processor = AutoImageProcessor.from_pretrained(folder)
+    with torch.inference_mode():
+        timm_logits = reference(pixel_values)
+        timm_pre_logits = reference.forward_head(reference.forward_features(pixel_values), pre_logits=True)
+        logits = classifier(pixel_values).logits
+        pooled = features(pixel_values).pooler_output
+        pixels = processor(image, return_tensors="pt")["pixel_values"]
+        image_logits = classifier(pixels).logits
+    classify = pipeline("image-classification", model=folder)
+    extract = pipeline("image-feature-extraction", model=folder)
+    with torch.inference_mode():
+        extracted = torch.tensor(extract(image, pool=True))  # the pooled features of the pipeline's pixels
+        pipeline_pooled = features(timm_pixels).pooler_output
+    return {
+        "config_class": type(config).__name__,
+        "model_class": type(features).__name__,
+        "classifier_class": type(classifier).__name__,
+        "processor_class": type(processor).__name__,
+        "logits_equal": bool(torch.equal(logits, timm_logits)),
+        "pooled_equal": bool(torch.equal(pooled, timm_pre_logits)),
+        "pixels_equal": bool(torch.equal(pixels, timm_pixels)),
+        "argmax_label": classifier.config.id2label[int(image_logits.argmax(-1))],
+        "pipeline_label": classify(image, top_k=1)[0]["label"],
+        "feature_pipeline_equal": bool(torch.equal(extracted.reshape(pipeline_pooled.shape), pipeline_pooled)),
+        "labels": [classifier.config.id2label[i] for i in range(classifier.config.num_labels)],
+    }
+
+
+def load_with_timm(folder, reference, pixel_values, image, timm_pixels) -> dict:
+    """`timm.create_model("local-dir:<folder>", pretrained=True)` and timm's data config of that model."""
+    model = timm.create_model(f"local-dir:{folder}", pretrained=True).eval()
+    with torch.inference_mode():
+        logits = model(pixel_values)
+        timm_logits = reference(pixel_values)
+    pixels = create_transform(**resolve_data_config(model=model), is_training=False)(image).unsqueeze(0)
+    return {
+        "model_class": type(model).__name__,
+        "logits_equal": bool(torch.equal(logits, timm_logits)),
+        "data_config_equal": as_json(resolve_data_config(model=model)) == as_json(resolve_data_config(model=reference)),
+        "pixels_equal": bool(torch.equal(pixels, timm_pixels)),
+        "labels": list(model.pretrained_cfg.get("label_names") or []),
+    }
 
 
 def main(folder: str, architecture: str, weights: str) -> dict:
@@ -34,6 +101,8 @@ def main(folder: str, architecture: str, weights: str) -> dict:
     timm_pixels = create_transform(**resolve_data_config(model=reference), is_training=False)(image).unsqueeze(0)
     pixel_values = torch.randn(2, *timm_pixels.shape[1:], generator=torch.Generator().manual_seed(1))
 
+    warnings = Warnings()
+    transformers_logging.get_logger().addHandler(warnings)
     config = AutoConfig.from_pretrained(folder, trust_remote_code=True)
     classifier = AutoModelForImageClassification.from_pretrained(folder, trust_remote_code=True).eval()
     features = AutoModel.from_pretrained(folder, trust_remote_code=True).eval()
@@ -46,7 +115,15 @@ def main(folder: str, architecture: str, weights: str) -> dict:
         pixels = processor(image, return_tensors="pt")["pixel_values"]
         image_logits = classifier(pixels).logits
     classify = pipeline("image-classification", model=folder, trust_remote_code=True)
+    custom_warnings = list(warnings.messages)
+    warnings.messages.clear()
+    without_remote_code = load_without_remote_code(folder, reference, pixel_values, image, timm_pixels)
+    without_remote_code["warnings"] = list(warnings.messages)
     return {
+        "warnings": custom_warnings,
+        "labels": [classifier.config.id2label[i] for i in range(classifier.config.num_labels)],
+        "timm_wrapper": without_remote_code,
+        "timm": load_with_timm(folder, reference, pixel_values, image, timm_pixels),
         "config_class": type(config).__name__,
         "model_class": type(features).__name__,
         "classifier_class": type(classifier).__name__,

@@ -206,11 +206,10 @@ def save_model(
     config_class.register_for_auto_class()
     getattr(modeling, f"{prefix}Model").register_for_auto_class("AutoModel")
     getattr(modeling, f"{prefix}ForImageClassification").register_for_auto_class("AutoModelForImageClassification")
-    # The image processor is named here, not in preprocessor_config.json, so that only loading with remote code
-    # takes it: without, the Auto classes take Transformers' TimmWrapper classes (config.json is timm's too).
+    # The image processor is named by the config class, in no file: only loading with remote code takes it; without,
+    # the Auto classes take Transformers' TimmWrapper classes (config.json is timm's too).
     model.config.auto_map = {
         "AutoConfig": f"configuration_{module}.{prefix}Config",
-        "AutoImageProcessor": f"image_processing_{module}.{prefix}ImageProcessor",
         "AutoModel": f"modeling_{module}.{prefix}Model",
         "AutoModelForImageClassification": f"modeling_{module}.{prefix}ForImageClassification",
     }

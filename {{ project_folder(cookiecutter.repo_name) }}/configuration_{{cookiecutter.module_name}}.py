@@ -64,6 +64,10 @@ TIMM_MODEL_ARGS = {{ spec.model_args | pyrepr }}
 PRETRAINED_CFG = {{ answers | timm_pretrained_cfg | pyrepr }}
 # The keys of config.json that timm reads (and Transformers' TimmWrapper, without remote code).
 TIMM_KEYS = ("architecture", "model_args", "num_classes", "label_names", "pretrained_cfg")
+# The image processor AutoImageProcessor takes with remote code. Not written to config.json:
+# Transformers 4.57 would then ask for remote code before reading the config, even for
+# TimmWrapper's processor.
+IMAGE_PROCESSOR = {{ ("image_processing_" ~ cookiecutter.module_name ~ "." ~ prefix ~ "ImageProcessor") | pyrepr }}
 {%- if spec.stage_names %}
 
 # The feature maps a {{ prefix }}Backbone can return (timm's `feature_info`).
@@ -180,6 +184,7 @@ class {{ prefix }}Config({{ "BackboneConfigMixin, " if spec.stage_names }}Pretra
         self.set_output_features_output_indices(out_features, out_indices)
 {%- endif %}
         super().__init__(**kwargs)
+        self.auto_map = {**(getattr(self, "auto_map", None) or {}), "AutoImageProcessor": IMAGE_PROCESSOR}
 {%- if spec.explicit %}
         if architecture is not None:  # read from a config.json: its timm fields must describe these fields
             edited = self.fields_unlike_timm()
@@ -214,6 +219,8 @@ class {{ prefix }}Config({{ "BackboneConfigMixin, " if spec.stage_names }}Pretra
         output = super().to_dict()
         for key in ("model_type", "id2label", "label2id", *TIMM_KEYS):
             output.pop(key, None)
+        auto_map = {key: name for key, name in output["auto_map"].items() if key != "AutoImageProcessor"}
+        output["auto_map"] = auto_map
 {%- if spec.explicit %}
         edited = self.fields_unlike_timm()
         if edited:
