@@ -1,12 +1,15 @@
 """Load a generated folder like a user does, in a fresh process, and compare it with timm: with the repository's
 code (`trust_remote_code=True`), with Transformers' TimmWrapper (no remote code) and with timm (`local-dir:`).
 
-Usage: python check_folder.py FOLDER ARCHITECTURE WEIGHTS.safetensors
+Usage: python check_folder.py FOLDER ARCHITECTURE WEIGHTS.safetensors [CREATE_KWARGS_JSON]
+FOLDER may be a Hub repo id held in the Hugging Face cache: with CHECK_FOLDER_TIMM_SOURCE=hf-hub timm then loads
+`hf-hub:<FOLDER>`. CREATE_KWARGS_JSON: timm.create_model's arguments of the reference (`{"num_classes": 3}`).
 Prints one JSON line: the measurements the tests assert on.
 """
 
 import json
 import logging
+import os
 import sys
 
 import timm
@@ -78,7 +81,8 @@ def load_without_remote_code(folder, reference, pixel_values, image, timm_pixels
 
 def load_with_timm(folder, reference, pixel_values, image, timm_pixels) -> dict:
     """`timm.create_model("local-dir:<folder>", pretrained=True)` and timm's data config of that model."""
-    model = timm.create_model(f"local-dir:{folder}", pretrained=True).eval()
+    source = os.environ.get("CHECK_FOLDER_TIMM_SOURCE", "local-dir")
+    model = timm.create_model(f"{source}:{folder}", pretrained=True).eval()
     with torch.inference_mode():
         logits = model(pixel_values)
         timm_logits = reference(pixel_values)
@@ -92,8 +96,8 @@ def load_with_timm(folder, reference, pixel_values, image, timm_pixels) -> dict:
     }
 
 
-def main(folder: str, architecture: str, weights: str) -> dict:
-    reference = timm.create_model(architecture, pretrained=False)
+def main(folder: str, architecture: str, weights: str, create_kwargs: str = "{}") -> dict:
+    reference = timm.create_model(architecture, pretrained=False, **json.loads(create_kwargs))
     state_dict = load_file(weights)  # a timm checkpoint, or the folder's own model.safetensors
     reference.load_state_dict({key.removeprefix("timm_model."): value for key, value in state_dict.items()})
     reference.eval()
@@ -141,4 +145,4 @@ def main(folder: str, architecture: str, weights: str) -> dict:
 
 
 if __name__ == "__main__":
-    print(json.dumps(main(*sys.argv[1:4])))
+    print(json.dumps(main(*sys.argv[1:5])))

@@ -89,6 +89,20 @@ def assert_loads_exactly(report: dict, architecture: str) -> None:
     assert report["loss_equal"]
     assert report["hidden_states_equal"]
     assert report["checkpointing"]
+    assert not [message for message in report["warnings"] if "model of type" in message], report["warnings"]
+    # Without remote code: Transformers' TimmWrapper, exactly.
+    wrapper = report["timm_wrapper"]
+    assert (wrapper["config_class"], wrapper["classifier_class"], wrapper["processor_class"]) == (
+        "TimmWrapperConfig",
+        "TimmWrapperForImageClassification",
+        "TimmWrapperImageProcessor",
+    )
+    assert wrapper["logits_equal"] and wrapper["pooled_equal"] and wrapper["pixels_equal"]
+    assert wrapper["feature_pipeline_equal"] and wrapper["pipeline_label"] == wrapper["argmax_label"]
+    assert wrapper["labels"] == report["labels"]
+    # timm: local-dir:
+    assert report["timm"]["logits_equal"] and report["timm"]["data_config_equal"] and report["timm"]["pixels_equal"]
+    assert report["timm"]["labels"] == report["labels"]
 
 
 @pytest.fixture(scope="module")
