@@ -1,9 +1,10 @@
 """Load a generated folder like a user does, in a fresh process, and compare it with timm: with the repository's
 code (`trust_remote_code=True`), with Transformers' TimmWrapper (no remote code) and with timm (`local-dir:`).
 
-Usage: python check_folder.py FOLDER ARCHITECTURE WEIGHTS.safetensors [CREATE_KWARGS_JSON]
+Usage: python check_folder.py FOLDER ARCHITECTURE WEIGHTS.safetensors [CREATE_KWARGS_JSON [DATA_CONFIG_JSON]]
 FOLDER may be a Hub repo id held in the Hugging Face cache: with CHECK_FOLDER_TIMM_SOURCE=hf-hub timm then loads
-`hf-hub:<FOLDER>`. CREATE_KWARGS_JSON: timm.create_model's arguments of the reference (`{"num_classes": 3}`).
+`hf-hub:<FOLDER>`. CREATE_KWARGS_JSON: timm.create_model's arguments of the reference (`{"num_classes": 3}`);
+DATA_CONFIG_JSON: preprocessing that replaces the architecture's in the reference's pretrained config.
 Prints one JSON line: the measurements the tests assert on.
 """
 
@@ -90,14 +91,16 @@ def load_with_timm(folder, reference, pixel_values, image, timm_pixels) -> dict:
     return {
         "model_class": type(model).__name__,
         "logits_equal": bool(torch.equal(logits, timm_logits)),
-        "data_config_equal": as_json(resolve_data_config(model=model)) == as_json(resolve_data_config(model=reference)),
+        "data_config_equal": as_json(resolve_data_config(model=model))
+        == as_json(resolve_data_config(model=reference)),
         "pixels_equal": bool(torch.equal(pixels, timm_pixels)),
         "labels": list(model.pretrained_cfg.get("label_names") or []),
     }
 
 
-def main(folder: str, architecture: str, weights: str, create_kwargs: str = "{}") -> dict:
+def main(folder: str, architecture: str, weights: str, create_kwargs: str = "{}", data_config: str = "{}") -> dict:
     reference = timm.create_model(architecture, pretrained=False, **json.loads(create_kwargs))
+    reference.pretrained_cfg = {**reference.pretrained_cfg, **json.loads(data_config)}  # the user's preprocessing
     state_dict = load_file(weights)  # a timm checkpoint, or the folder's own model.safetensors
     reference.load_state_dict({key.removeprefix("timm_model."): value for key, value in state_dict.items()})
     reference.eval()
@@ -145,4 +148,4 @@ def main(folder: str, architecture: str, weights: str, create_kwargs: str = "{}"
 
 
 if __name__ == "__main__":
-    print(json.dumps(main(*sys.argv[1:5])))
+    print(json.dumps(main(*sys.argv[1:6])))

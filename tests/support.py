@@ -73,12 +73,21 @@ def check_folder(
     weights: Path,
     create_kwargs: dict[str, Any] | None = None,
     env: dict[str, str] | None = None,
+    data_config: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Run `check_folder.py` in a fresh process, as a user loading the folder would, and return its report."""
     import os
 
     result = subprocess.run(
-        [sys.executable, str(CHECK_FOLDER), str(folder), architecture, str(weights), json.dumps(create_kwargs or {})],
+        [
+            sys.executable,
+            str(CHECK_FOLDER),
+            str(folder),
+            architecture,
+            str(weights),
+            json.dumps(create_kwargs or {}),
+            json.dumps(data_config or {}),
+        ],
         capture_output=True,
         text=True,
         check=False,

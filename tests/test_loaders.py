@@ -49,7 +49,7 @@ def assert_three_ways(report, labels):
 
 
 def test_own_model_loads_three_ways(folder):
-    report = check_folder(folder, ARCHITECTURE, folder / "model.safetensors", CREATE_KWARGS)
+    report = check_folder(folder, ARCHITECTURE, folder / "model.safetensors", CREATE_KWARGS, data_config=DATA_CONFIG)
     assert report["classifier_class"] == "Resnet10tForImageClassification"
     assert_three_ways(report, LABELS)
     config = json.loads((folder / "config.json").read_text())
@@ -73,7 +73,9 @@ def test_pushed_repository_loads_three_ways_from_the_hub_cache(folder, tmp_path)
         "CHECK_FOLDER_TIMM_SOURCE": "hf-hub",
         "HF_MODULES_CACHE": str(tmp_path / "modules"),
     }
-    report = check_folder("someone/custom-resnet10t", ARCHITECTURE, folder / "model.safetensors", CREATE_KWARGS, env)
+    report = check_folder(
+        "someone/custom-resnet10t", ARCHITECTURE, folder / "model.safetensors", CREATE_KWARGS, env, DATA_CONFIG
+    )
     assert report["classifier_class"] == "Resnet10tForImageClassification"
     assert report["processor_class"] == "Resnet10tImageProcessor"
     assert_three_ways(report, LABELS)
@@ -93,6 +95,7 @@ def test_inference_endpoints_default_container_serves_it(folder):
     reference = timm.create_model(ARCHITECTURE, **CREATE_KWARGS)
     reference.load_state_dict(load_file(folder / "model.safetensors"))
     reference.eval()
+    reference.pretrained_cfg = {**reference.pretrained_cfg, **DATA_CONFIG}
     transform = timm.data.create_transform(**timm.data.resolve_data_config(model=reference), is_training=False)
     with torch.inference_mode():
         expected = reference(transform(image).unsqueeze(0)).softmax(-1)[0]
@@ -129,7 +132,7 @@ def test_fine_tuned_with_trainer_and_saved_still_loads_three_ways(folder, tmp_pa
     weights = load_file(saved / "model.safetensors")
     assert set(weights) == set(before)  # timm's own names
     assert any(not torch.equal(weights[key], before[key]) for key in before)  # it did train
-    report = check_folder(saved, ARCHITECTURE, saved / "model.safetensors", CREATE_KWARGS)
+    report = check_folder(saved, ARCHITECTURE, saved / "model.safetensors", CREATE_KWARGS, data_config=DATA_CONFIG)
     assert_three_ways(report, LABELS)
     # Resuming: Trainer loads the checkpoint's timm-named weights with load_state_dict.
     checkpoint = next((tmp_path / "run").glob("checkpoint-*"))

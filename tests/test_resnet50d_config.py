@@ -110,7 +110,9 @@ def test_a_config_edited_through_its_class_saves_as_custom_code_only(folder, tmp
     # No timm field is left that would build resnet50d: timm and TimmWrapper refuse the folder.
     assert not {"architecture", "model_args", "pretrained_cfg", "num_classes", "model_type"} & set(saved)
     assert saved["custom_code_only"] == "explicit fields differ from timm's resnet50d: layers"
-    assert any("layers" in record.getMessage() and "only this code" in record.getMessage() for record in caplog.records)
+    assert any(
+        "layers" in record.getMessage() and "only this code" in record.getMessage() for record in caplog.records
+    )
     with pytest.raises(ValueError, match="trust_remote_code"):
         AutoConfig.from_pretrained(tmp_path)
     with pytest.raises(KeyError):  # timm finds no architecture

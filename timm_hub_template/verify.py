@@ -124,7 +124,9 @@ def verify_timm_wrapper(project_dir: Path, answers: Answers, reference: Referenc
     if type(processor).__name__ != "TimmWrapperImageProcessor":
         raise ExportError(f"AutoImageProcessor without remote code loaded {type(processor).__name__}")
     image, expected = expected_pixels(answers)
-    require_equal("TimmWrapper's image-processor pixels", processor(image, return_tensors="pt")["pixel_values"], expected)
+    require_equal(
+        "TimmWrapper's image-processor pixels", processor(image, return_tensors="pt")["pixel_values"], expected
+    )
 
 
 def verify_timm(project_dir: Path, answers: Answers, reference: Reference, labels: list[str]) -> None:
@@ -137,7 +139,9 @@ def verify_timm(project_dir: Path, answers: Answers, reference: Reference, label
     try:
         model = timm.create_model(f"local-dir:{project_dir}", pretrained=True)
     except (RuntimeError, ValueError, TypeError, OSError) as error:
-        raise ExportError(f"timm.create_model('local-dir:<folder>') failed: {type(error).__name__}: {error}") from error
+        raise ExportError(
+            f"timm.create_model('local-dir:<folder>') failed: {type(error).__name__}: {error}"
+        ) from error
     model = model.to(answers.torch_dtype).eval()
     with torch.inference_mode():
         features = model.forward_features(reference.pixel_values)
