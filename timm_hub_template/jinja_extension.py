@@ -3,7 +3,7 @@
 Filters:
 - `pyrepr`: Python's own quoting for any value rendered into source (never paste raw strings into code);
 - `pyliteral`: the same, with lists as tuples, for default argument values;
-- `module_name`, `class_prefix`, `repo_name`, `model_type`: derived defaults;
+- `module_name`, `class_prefix`, `repo_name`: derived defaults;
 - `answers`: the typed `Answers` of the variables (parsed once per process; imports timm on first use only);
 - `validation_error`: the one line the pre-generation hook reports ("" when the answers parse);
 - `import_block`: the sorted import statements of a generated modeling file.
@@ -204,7 +204,6 @@ class TimmHubExtension(Extension):
             module_name=names.module_name,
             class_prefix=names.class_prefix,
             repo_name=names.repo_name,
-            model_type=names.model_type,
             answers=answers,
             generate_repository=generate_repository,
             image_mode=image_mode,
