@@ -12,6 +12,8 @@ import json
 import logging
 import os
 import sys
+import tempfile
+from pathlib import Path
 
 import timm
 import torch
@@ -83,12 +85,22 @@ def load_without_remote_code(folder, reference, pixel_values, image, timm_pixels
 def load_with_timm(folder, reference, pixel_values, image, timm_pixels) -> dict:
     """`timm.create_model("local-dir:<folder>", pretrained=True)` and timm's data config of that model."""
     source = os.environ.get("CHECK_FOLDER_TIMM_SOURCE", "local-dir")
+    if source == "local-dir" and "local-dir" not in getattr(timm.models._factory, "_MODEL_SOURCES", ()):
+        # timm before 1.0.16 reads only hf-hub: the folder as a Hub repository, in a cache of its own.
+        import huggingface_hub.constants
+        from support import seed_hub_snapshot
+
+        cache = Path(tempfile.mkdtemp(prefix="check-folder-hub-"))
+        seed_hub_snapshot(cache, "local/folder", Path(folder))
+        huggingface_hub.constants.HF_HUB_CACHE = str(cache)
+        source, folder = "hf-hub", "local/folder"
     model = timm.create_model(f"{source}:{folder}", pretrained=True).eval()
     with torch.inference_mode():
         logits = model(pixel_values)
         timm_logits = reference(pixel_values)
     pixels = create_transform(**resolve_data_config(model=model), is_training=False)(image).unsqueeze(0)
     return {
+        "source": source,
         "model_class": type(model).__name__,
         "logits_equal": bool(torch.equal(logits, timm_logits)),
         "data_config_equal": as_json(resolve_data_config(model=model))
