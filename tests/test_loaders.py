@@ -140,3 +140,40 @@ def test_fine_tuned_with_trainer_and_saved_still_loads_three_ways(folder, tmp_pa
     result = resumed.load_state_dict(load_file(checkpoint / "model.safetensors"), strict=False)
     assert not result.missing_keys and not result.unexpected_keys
     assert all(torch.equal(resumed.timm_model.state_dict()[key], weights[key]) for key in weights)
+
+
+@pytest.mark.parametrize(
+    ("edit", "failing"),
+    [
+        # timm's preprocessing no longer the processor's: TimmWrapper's processor and timm's data config differ.
+        (lambda config: config["pretrained_cfg"].update(crop_pct=0.5), {"TimmWrapper", "timm"}),
+        # timm's architecture no longer the explicit fields' (TimmWrapper and timm build a plain resnet10t).
+        (lambda config: config.update(model_args={}), {"TimmWrapper", "timm"}),
+    ],
+)
+def test_verification_names_each_loader_that_differs(folder, tmp_path, edit, failing):
+    """The generation-time check loads the folder all three ways and refuses it when any one differs from timm."""
+    import shutil
+
+    from timm_hub_template import batch, weights
+    from timm_hub_template.verify import LoaderError, run_reference, verify_folder
+
+    broken = tmp_path / "broken"
+    shutil.copytree(folder, broken)
+    config = json.loads((broken / "config.json").read_text())
+    edit(config)
+    (broken / "config.json").write_text(json.dumps(config))
+    variables = {
+        "labels": ",".join(LABELS),
+        "model_args": json.dumps(MODEL_ARGS),
+        "data_config": json.dumps(DATA_CONFIG),
+    }
+    answers = batch.parse_answers(
+        batch.render_context({"architecture": ARCHITECTURE, "weights": "random", **variables}, tmp_path)
+    )
+    model = weights.load_reference(answers)
+    reference = run_reference(model, answers.data_config["input_size"], answers.torch_dtype)
+    verify_folder(folder, answers, reference)  # the generated folder itself passes
+    with pytest.raises(LoaderError) as error:
+        verify_folder(broken, answers, reference)
+    assert set(error.value.failures) == failing
