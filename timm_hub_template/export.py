@@ -200,7 +200,6 @@ def save_model(
     class), and the weights streamed into safetensors one tensor at a time (no second copy in memory); returns the
     SHA-256 of each weights file. Stops between tensors once `cancelled` is set."""
     from transformers.dynamic_module_utils import custom_object_save
-    from transformers.modeling_utils import remove_tied_weights_from_state_dict
 
     config_class = getattr(modeling, f"{prefix}Config")
     config_class.register_for_auto_class()
@@ -221,10 +220,9 @@ def save_model(
     model.config.architectures = [type(model).__name__]
     custom_object_save(model, project_dir, config=model.config)
     model.config.save_pretrained(project_dir)
-    # Under timm's own names (no `timm_model.` prefix), as the generated save_pretrained writes them: timm and
-    # TimmWrapper read them as they are, the generated classes load them into `timm_model`.
-    state_dict = {
-        key.removeprefix("timm_model."): tensor
-        for key, tensor in remove_tied_weights_from_state_dict(model.state_dict(), model).items()
-    }
+    # Every tensor of timm's state dict under timm's own names (no `timm_model.` prefix), as the generated
+    # save_pretrained writes them: timm and TimmWrapper read them as they are (a module timm shares between blocks,
+    # coat's, is written under each name, as timm's own export writes it), the generated classes load them into
+    # `timm_model`.
+    state_dict = {key.removeprefix("timm_model."): tensor for key, tensor in model.state_dict().items()}
     return safetensors_stream.save_sharded(state_dict, project_dir, model.num_parameters(), cancelled=cancelled)

@@ -53,6 +53,7 @@ class Summary:
     folder: Path
     verified: list[str]
     published: publish.Published
+    notes: tuple[str, ...] = ()  # what the verification found worth saying
 
     def text(self) -> str:
         size = sum(
@@ -70,10 +71,13 @@ class Summary:
             lines.append(f"      git push -u origin main   (or: hf upload {repo_id} {self.folder})")
         else:
             lines.append(f"Next: hf upload {repo_id} {self.folder}")
+        lines[2:2] = [f"Note: {note}" for note in self.notes]
         return "\n".join(lines)
 
 
-def generate(project_dir: Path, answers: Answers, cruft_update: bool = False) -> Summary:
+def generate(
+    project_dir: Path, answers: Answers, cruft_update: bool = False, notes: list[str] | None = None
+) -> Summary:
     """Export, verify and (unless `cruft_update`) publish the rendered `project_dir`; raises `ExportError`."""
     from timm_hub_template.export import export
     from timm_hub_template.verify import verify_folder
@@ -84,11 +88,13 @@ def generate(project_dir: Path, answers: Answers, cruft_update: bool = False) ->
     answers, push_problem = (answers, "") if cruft_update else publish.with_hub_owner(answers)
     with quiet_progress_bars(), sigterm_raises():
         reference = export(project_dir, answers)
-        verified = verify_folder(project_dir, answers, reference)
+        notes = [] if notes is None else notes
+        verified = verify_folder(project_dir, answers, reference, notes)
         marker.unlink()
         if cruft_update:
-            return Summary(project_dir, verified, publish.Published(repo_id=answers.repo_id))
-        return Summary(project_dir, verified, publish.publish_folder(project_dir, answers, push_problem))
+            return Summary(project_dir, verified, publish.Published(repo_id=answers.repo_id), tuple(notes))
+        published = publish.publish_folder(project_dir, answers, push_problem)
+        return Summary(project_dir, verified, published, tuple(notes))
 
 
 @contextlib.contextmanager

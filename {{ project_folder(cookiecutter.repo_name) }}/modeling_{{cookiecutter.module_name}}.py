@@ -166,12 +166,13 @@ class {{ prefix }}PreTrainedModel(PreTrainedModel):
 
     def save_pretrained(self, save_directory, *args, state_dict=None, **kwargs):
         # The weights under timm's own names, as timm and Transformers' TimmWrapper save and read
-        # them; parameters timm shares between modules are saved once.
+        # them; a parameter timm shares between modules is saved under each name, as timm does.
         if state_dict is None:
             state_dict = self.state_dict()
         tied = getattr(self, "_tied_weights_keys", None) or ()
         state_dict = {
-            key.removeprefix("timm_model."): value for key, value in state_dict.items() if key not in tied
+            key.removeprefix("timm_model."): value.clone() if key in tied else value
+            for key, value in state_dict.items()
         }
         return super().save_pretrained(save_directory, *args, state_dict=state_dict, **kwargs)
 
