@@ -113,7 +113,7 @@ class {{ prefix }}Config({{ "BackboneConfigMixin, " if spec.stage_names }}Pretra
 {%- if spec.prunable %}
     `pruned_variant` names a timm `*_pruned` architecture whose channel counts to apply.
 {%- endif %}
-    The classifier size is Transformers' `num_labels`, from `id2label` in config.json.
+    The classifier size is Transformers' `num_labels`, from `label_names` in config.json.
     """
 {%- else %}
     r"""
@@ -123,7 +123,7 @@ class {{ prefix }}Config({{ "BackboneConfigMixin, " if spec.stage_names }}Pretra
     {{ ("its " ~ spec.fallback_reason ~ ".") | wordwrap(84, break_long_words=False, wrapstring="\n    ") }}
 
     `model_args` are keyword arguments for `timm.create_model`; the classifier size is
-    Transformers' `num_labels`, from `id2label` in config.json.
+    Transformers' `num_labels`, from `label_names` in config.json.
     """
 {%- endif %}
 
@@ -186,7 +186,8 @@ class {{ prefix }}Config({{ "BackboneConfigMixin, " if spec.stage_names }}Pretra
         super().__init__(**kwargs)
         self.auto_map = {**(getattr(self, "auto_map", None) or {}), "AutoImageProcessor": IMAGE_PROCESSOR}
 {%- if spec.explicit %}
-        if architecture is not None:  # read from a config.json: its timm fields must describe these fields
+        # Read from a config.json: its timm fields must describe the explicit fields.
+        if architecture is not None:
             edited = self.fields_unlike_timm()
             if architecture != TIMM_ARCHITECTURE or as_json(model_args) != as_json(TIMM_MODEL_ARGS):
                 edited = ["architecture", "model_args", *edited]
@@ -224,7 +225,7 @@ class {{ prefix }}Config({{ "BackboneConfigMixin, " if spec.stage_names }}Pretra
 {%- if spec.explicit %}
         edited = self.fields_unlike_timm()
         if edited:
-            # No timm architecture has these values: only this code builds the model.
+            # timm's fields would describe another model: only this code builds this one.
             output["custom_code_only"] = f"explicit fields differ from timm's {TIMM_ARCHITECTURE}: {', '.join(edited)}"
             output["label_names"] = list(self.id2label.values()) if self.num_labels else []
             return output
