@@ -110,6 +110,14 @@ def load_with_timm(folder, reference, pixel_values, image, timm_pixels) -> dict:
     }
 
 
+def reported(load, *arguments) -> dict:
+    """`load`'s report, or the error it raised: one loader failing must not hide the others."""
+    try:
+        return load(*arguments)
+    except Exception as error:  # noqa: BLE001 - reported to the test, which asserts on it
+        return {"error": f"{type(error).__name__}: {error}"[:2000]}
+
+
 def main(folder: str, architecture: str, weights: str, create_kwargs: str = "{}", data_config: str = "{}") -> dict:
     reference = timm.create_model(architecture, pretrained=False, **json.loads(create_kwargs))
     reference.pretrained_cfg = {**reference.pretrained_cfg, **json.loads(data_config)}  # the user's preprocessing
@@ -136,13 +144,13 @@ def main(folder: str, architecture: str, weights: str, create_kwargs: str = "{}"
     classify = pipeline("image-classification", model=folder, trust_remote_code=True)
     custom_warnings = list(warnings.messages)
     warnings.messages.clear()
-    without_remote_code = load_without_remote_code(folder, reference, pixel_values, image, timm_pixels)
+    without_remote_code = reported(load_without_remote_code, folder, reference, pixel_values, image, timm_pixels)
     without_remote_code["warnings"] = list(warnings.messages)
     return {
         "warnings": custom_warnings,
         "labels": [classifier.config.id2label[i] for i in range(classifier.config.num_labels)],
         "timm_wrapper": without_remote_code,
-        "timm": load_with_timm(folder, reference, pixel_values, image, timm_pixels),
+        "timm": reported(load_with_timm, folder, reference, pixel_values, image, timm_pixels),
         "config_class": type(config).__name__,
         "model_class": type(features).__name__,
         "classifier_class": type(classifier).__name__,
