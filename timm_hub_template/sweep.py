@@ -71,7 +71,8 @@ def check_one(name: str, max_params: int) -> Result:
                 folder = batch.check_structure(name, Path(work))
                 status = "structure"
             problems = ruff_problems(folder)
-        loaders = dict.fromkeys(LOADERS, status)
+        # Structure-only runs build the generated model on the meta device: timm and TimmWrapper are not run.
+        loaders = dict.fromkeys(LOADERS, status) if status == "exact" else {LOADERS[0]: status}
         if any(note.startswith("TimmWrapper") for note in notes):
             loaders["TimmWrapper"] = "aligned"  # exact once its mapped tensors are aligned (verify.realign)
         reason = f"ruff: {problems[0]}" if problems else "; ".join(notes)
@@ -154,7 +155,7 @@ def report(
         "  bytes the next ones are unaligned, where some CPU kernels round differently: its outputs equal timm's once",
         "  those are copied to aligned memory (as timm and the generated code load them).",
         f"- **structure**: above {max_params / 1e6:.0f}M parameters, built on the meta device only: the generated",
-        "  model's state-dict keys and shapes equal `timm.create_model`'s.",
+        "  model's state-dict keys and shapes equal `timm.create_model`'s (timm and TimmWrapper are not run).",
         "- **explicit**: config fields are the constructor arguments; otherwise the fallback builds by name.",
         "- every generated folder's Python files must also pass `ruff check` and `ruff format --check` (ruff's",
         "  defaults, `--isolated`); a finding is a failure.",
@@ -204,9 +205,9 @@ def report(
 
 
 def loader_cell(members: list[Result], loader: str) -> str:
-    """How many of `members` load exactly this way (structure-only ones counted apart; "?" for runs before the
-    per-loader record)."""
-    if any(not r.loaders for r in members if r.status != "fail"):
+    """How many of `members` load exactly this way (structure-only ones counted apart, for the repository's code
+    only; "?" for runs before the per-loader record)."""
+    if any(not r.loaders for r in members if r.status == "exact"):
         return "?"
     exact = sum(r.loaders.get(loader) == "exact" for r in members)
     aligned = sum(r.loaders.get(loader) == "aligned" for r in members)
