@@ -1,11 +1,19 @@
-"""Load a generated folder like a user does, in a fresh process, and compare it with timm.
+"""Load a generated folder like a user does, in a fresh process, and compare it with timm: with the repository's
+code (`trust_remote_code=True`), with Transformers' TimmWrapper (no remote code) and with timm (`local-dir:`).
 
-Usage: python check_folder.py FOLDER ARCHITECTURE WEIGHTS.safetensors
+Usage: python check_folder.py FOLDER ARCHITECTURE WEIGHTS.safetensors [CREATE_KWARGS_JSON [DATA_CONFIG_JSON]]
+FOLDER may be a Hub repo id held in the Hugging Face cache: with CHECK_FOLDER_TIMM_SOURCE=hf-hub timm then loads
+`hf-hub:<FOLDER>`. CREATE_KWARGS_JSON: timm.create_model's arguments of the reference (`{"num_classes": 3}`);
+DATA_CONFIG_JSON: preprocessing that replaces the architecture's in the reference's pretrained config.
 Prints one JSON line: the measurements the tests assert on.
 """
 
 import json
+import logging
+import os
 import sys
+import tempfile
+from pathlib import Path
 
 import timm
 import torch
@@ -19,14 +27,100 @@ from transformers import (
     AutoModelForImageClassification,
     pipeline,
 )
+from transformers.utils import logging as transformers_logging
+
+
+def as_json(value):
+    return json.loads(json.dumps(value))
 
 
 def max_abs_diff(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a - b).abs().max()) if a.shape == b.shape else float("inf")
 
 
-def main(folder: str, architecture: str, weights: str) -> dict:
-    reference = timm.create_model(architecture, pretrained=False)
+class Warnings(logging.Handler):
+    """Every warning Transformers logs while it is attached."""
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+def load_without_remote_code(folder, reference, pixel_values, image, timm_pixels) -> dict:
+    """The Auto classes and pipelines with no `trust_remote_code`: Transformers' TimmWrapper classes."""
+    config = AutoConfig.from_pretrained(folder)
+    classifier = AutoModelForImageClassification.from_pretrained(folder).eval()
+    features = AutoModel.from_pretrained(folder).eval()
+    processor = AutoImageProcessor.from_pretrained(folder)
+    with torch.inference_mode():
+        timm_logits = reference(pixel_values)
+        timm_pre_logits = reference.forward_head(reference.forward_features(pixel_values), pre_logits=True)
+        logits = classifier(pixel_values).logits
+        pooled = features(pixel_values).pooler_output
+        pixels = processor(image, return_tensors="pt")["pixel_values"]
+        image_logits = classifier(pixels).logits
+    classify = pipeline("image-classification", model=folder)
+    extract = pipeline("image-feature-extraction", model=folder)
+    with torch.inference_mode():
+        extracted = torch.tensor(extract(image, pool=True))  # the pooled features of the pipeline's pixels
+        pipeline_pooled = features(timm_pixels).pooler_output
+    return {
+        "config_class": type(config).__name__,
+        "model_class": type(features).__name__,
+        "classifier_class": type(classifier).__name__,
+        "processor_class": type(processor).__name__,
+        "logits_equal": bool(torch.equal(logits, timm_logits)),
+        "pooled_equal": bool(torch.equal(pooled, timm_pre_logits)),
+        "pixels_equal": bool(torch.equal(pixels, timm_pixels)),
+        "argmax_label": classifier.config.id2label[int(image_logits.argmax(-1))],
+        "pipeline_label": classify(image, top_k=1)[0]["label"],
+        "feature_pipeline_equal": bool(torch.equal(extracted.reshape(pipeline_pooled.shape), pipeline_pooled)),
+        "labels": [classifier.config.id2label[i] for i in range(classifier.config.num_labels)],
+    }
+
+
+def load_with_timm(folder, reference, pixel_values, image, timm_pixels) -> dict:
+    """`timm.create_model("local-dir:<folder>", pretrained=True)` and timm's data config of that model."""
+    source = os.environ.get("CHECK_FOLDER_TIMM_SOURCE", "local-dir")
+    if source == "local-dir" and "local-dir" not in getattr(timm.models._factory, "_MODEL_SOURCES", ()):
+        # timm before 1.0.16 reads only hf-hub: the folder as a Hub repository, in a cache of its own.
+        import huggingface_hub.constants
+        from support import seed_hub_snapshot
+
+        cache = Path(tempfile.mkdtemp(prefix="check-folder-hub-"))
+        seed_hub_snapshot(cache, "local/folder", Path(folder))
+        huggingface_hub.constants.HF_HUB_CACHE = str(cache)
+        source, folder = "hf-hub", "local/folder"
+    model = timm.create_model(f"{source}:{folder}", pretrained=True).eval()
+    with torch.inference_mode():
+        logits = model(pixel_values)
+        timm_logits = reference(pixel_values)
+    pixels = create_transform(**resolve_data_config(model=model), is_training=False)(image).unsqueeze(0)
+    return {
+        "source": source,
+        "model_class": type(model).__name__,
+        "logits_equal": bool(torch.equal(logits, timm_logits)),
+        "data_config_equal": as_json(resolve_data_config(model=model))
+        == as_json(resolve_data_config(model=reference)),
+        "pixels_equal": bool(torch.equal(pixels, timm_pixels)),
+        "labels": list(model.pretrained_cfg.get("label_names") or []),
+    }
+
+
+def reported(load, *arguments) -> dict:
+    """`load`'s report, or the error it raised: one loader failing must not hide the others."""
+    try:
+        return load(*arguments)
+    except Exception as error:  # noqa: BLE001 - reported to the test, which asserts on it
+        return {"error": f"{type(error).__name__}: {error}"[:2000]}
+
+
+def main(folder: str, architecture: str, weights: str, create_kwargs: str = "{}", data_config: str = "{}") -> dict:
+    reference = timm.create_model(architecture, pretrained=False, **json.loads(create_kwargs))
+    reference.pretrained_cfg = {**reference.pretrained_cfg, **json.loads(data_config)}  # the user's preprocessing
     state_dict = load_file(weights)  # a timm checkpoint, or the folder's own model.safetensors
     reference.load_state_dict({key.removeprefix("timm_model."): value for key, value in state_dict.items()})
     reference.eval()
@@ -34,6 +128,8 @@ def main(folder: str, architecture: str, weights: str) -> dict:
     timm_pixels = create_transform(**resolve_data_config(model=reference), is_training=False)(image).unsqueeze(0)
     pixel_values = torch.randn(2, *timm_pixels.shape[1:], generator=torch.Generator().manual_seed(1))
 
+    warnings = Warnings()
+    transformers_logging.get_logger().addHandler(warnings)
     config = AutoConfig.from_pretrained(folder, trust_remote_code=True)
     classifier = AutoModelForImageClassification.from_pretrained(folder, trust_remote_code=True).eval()
     features = AutoModel.from_pretrained(folder, trust_remote_code=True).eval()
@@ -46,7 +142,15 @@ def main(folder: str, architecture: str, weights: str) -> dict:
         pixels = processor(image, return_tensors="pt")["pixel_values"]
         image_logits = classifier(pixels).logits
     classify = pipeline("image-classification", model=folder, trust_remote_code=True)
+    custom_warnings = list(warnings.messages)
+    warnings.messages.clear()
+    without_remote_code = reported(load_without_remote_code, folder, reference, pixel_values, image, timm_pixels)
+    without_remote_code["warnings"] = list(warnings.messages)
     return {
+        "warnings": custom_warnings,
+        "labels": [classifier.config.id2label[i] for i in range(classifier.config.num_labels)],
+        "timm_wrapper": without_remote_code,
+        "timm": reported(load_with_timm, folder, reference, pixel_values, image, timm_pixels),
         "config_class": type(config).__name__,
         "model_class": type(features).__name__,
         "classifier_class": type(classifier).__name__,
@@ -64,4 +168,4 @@ def main(folder: str, architecture: str, weights: str) -> dict:
 
 
 if __name__ == "__main__":
-    print(json.dumps(main(*sys.argv[1:4])))
+    print(json.dumps(main(*sys.argv[1:6])))

@@ -55,13 +55,43 @@ def seed_hub_cache(cache_dir: Path, repo_id: str, weights_file: Path) -> None:
     (repo_dir / "refs" / "main").write_text(HUB_REVISION)
 
 
-def check_folder(folder: Path, architecture: str, weights: Path) -> dict[str, Any]:
+def seed_hub_snapshot(cache_dir: Path, repo_id: str, folder: Path) -> None:
+    """The Hugging Face cache entry of a repository holding `folder`'s files, as a download leaves it."""
+    repo_dir = cache_dir / f"models--{repo_id.replace('/', '--')}"
+    snapshot = repo_dir / "snapshots" / HUB_REVISION
+    snapshot.mkdir(parents=True)
+    for path in folder.iterdir():
+        if path.is_file():
+            (snapshot / path.name).write_bytes(path.read_bytes())
+    (repo_dir / "refs").mkdir()
+    (repo_dir / "refs" / "main").write_text(HUB_REVISION)
+
+
+def check_folder(
+    folder: Path | str,
+    architecture: str,
+    weights: Path,
+    create_kwargs: dict[str, Any] | None = None,
+    env: dict[str, str] | None = None,
+    data_config: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Run `check_folder.py` in a fresh process, as a user loading the folder would, and return its report."""
+    import os
+
     result = subprocess.run(
-        [sys.executable, str(CHECK_FOLDER), str(folder), architecture, str(weights)],
+        [
+            sys.executable,
+            str(CHECK_FOLDER),
+            str(folder),
+            architecture,
+            str(weights),
+            json.dumps(create_kwargs or {}),
+            json.dumps(data_config or {}),
+        ],
         capture_output=True,
         text=True,
         check=False,
+        env={**os.environ, **(env or {})},
     )
     assert result.returncode == 0, result.stderr[-4000:]
     return json.loads(result.stdout.strip().splitlines()[-1])

@@ -28,7 +28,6 @@ BASE = {
     "repo_name": "custom-resnet18",
     "module_name": "resnet18",
     "class_prefix": "Resnet18",
-    "model_type": "custom_resnet18",
     "hub_owner": "",
     "license": "auto",
     "description": "",

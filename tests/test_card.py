@@ -77,9 +77,10 @@ def independent_counts(architecture):
 def test_card_metadata_is_what_the_hub_indexes(cards, architecture, datasets):
     card = ModelCard.load(cards[architecture] / "README.md")
     data = card.data.to_dict()
-    assert data["library_name"] == "transformers"
+    # timm: the Hub's snippet is timm.create_model("hf_hub:..."), without remote code.
+    assert data["library_name"] == "timm"
     assert data["pipeline_tag"] == "image-classification"
-    assert {"timm", "image-classification", "custom_code"} <= set(data["tags"])
+    assert {"timm", "transformers", "image-classification", "custom_code"} <= set(data["tags"])
     assert data["license"] == timm.models.get_pretrained_cfg(architecture).license == "apache-2.0"
     assert data["datasets"] == datasets
     assert data["base_model"] == f"timm/{architecture}"
@@ -134,10 +135,13 @@ def test_usage_snippets_run_against_the_local_folder(cards, tmp_path):
     folder = cards[CNN]
     text = (folder / "README.md").read_text()
     snippets = re.findall(r"```python\n(.*?)```", text, re.DOTALL)
-    assert len(snippets) == 3  # classification, feature extraction, backbone feature maps
+    # timm; Transformers without remote code; with remote code: classification, features, backbone feature maps
+    assert len(snippets) == 5
+    assert "trust_remote_code" not in snippets[0] + snippets[1]
     paths = []
     for number, snippet in enumerate(snippets):
         local = snippet.replace(f'repo_id = "{OWNER}/custom-resnet18"', f"repo_id = {str(folder)!r}")
+        local = local.replace('f"hf-hub:{repo_id}"', 'f"local-dir:{repo_id}"')  # timm's name for a folder
         assert local != snippet
         paths.append(tmp_path / f"snippet_{number}.py")
         paths[-1].write_text(local)
@@ -152,10 +156,16 @@ def test_usage_snippets_run_against_the_local_folder(cards, tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     outputs = result.stdout.split("--- snippet ")[1:]
-    labels = re.findall(r"^(.+): (0\.\d{3}|1\.000)$", outputs[0], re.MULTILINE)
-    assert len(labels) == 5 and all(label in timm.data.ImageNetInfo().label_descriptions() for label, _ in labels)
-    assert "torch.Size([1, 512, 7, 7])" in outputs[1] and "torch.Size([1, 512])" in outputs[1]
-    assert len(re.findall(r"torch\.Size\(\[1, \d+, \d+, \d+\]\)", outputs[2])) == 5  # act1 and layer1..layer4
+    descriptions = timm.data.ImageNetInfo().label_descriptions()
+    timm_labels = re.findall(r"^(.+): (0\.\d{3}|1\.000)$", outputs[0], re.MULTILINE)
+    assert len(timm_labels) == 5 and all(label in descriptions for label, _ in timm_labels)
+    wrapper_labels = re.findall(r"'label': '([^']+)'", outputs[1])
+    labels = re.findall(r"^(.+): (0\.\d{3}|1\.000)$", outputs[2], re.MULTILINE)
+    assert len(labels) == 5 and all(label in descriptions for label, _ in labels)
+    # The three ways rank the same classes first.
+    assert [label for label, _ in timm_labels] == wrapper_labels == [label for label, _ in labels]
+    assert "torch.Size([1, 512, 7, 7])" in outputs[3] and "torch.Size([1, 512])" in outputs[3]
+    assert len(re.findall(r"torch\.Size\(\[1, \d+, \d+, \d+\]\)", outputs[4])) == 5  # act1 and layer1..layer4
 
 
 def test_stats_count_models_that_hand_a_parameter_to_a_submodule():

@@ -41,6 +41,7 @@ def test_folder_holds_the_hub_files(baked):
         f"configuration_{module}.py",
         f"modeling_{module}.py",
         f"image_processing_{module}.py",
+        "requirements.txt",  # what Inference Endpoints' container installs: timm
     }
     assert folder.name == f"custom-{architecture}"
     assert {path.name for path in folder.iterdir()} == expected
@@ -88,6 +89,42 @@ def test_pipeline_top_label_is_the_logits_argmax(baked):
     assert report["num_labels"] == 1000
     assert report["pipeline_label"] == report["argmax_label"]
     assert not report["argmax_label"].startswith("LABEL_")  # ImageNet names from timm's ImageNetInfo
+
+
+def test_custom_code_loads_without_a_model_type_warning(baked):
+    _, _, report = baked
+    assert not [message for message in report["warnings"] if "model of type" in message], report["warnings"]
+
+
+def test_loads_without_remote_code_as_timm_wrapper(baked):
+    """No trust_remote_code: the Auto classes and both pipelines take Transformers' TimmWrapper, exactly."""
+    _, _, report = baked
+    wrapper = report["timm_wrapper"]
+    assert wrapper["config_class"] == "TimmWrapperConfig"
+    assert wrapper["model_class"] == "TimmWrapperModel"
+    assert wrapper["classifier_class"] == "TimmWrapperForImageClassification"
+    assert wrapper["processor_class"] == "TimmWrapperImageProcessor"
+    assert wrapper["logits_equal"] and wrapper["pooled_equal"] and wrapper["pixels_equal"]
+    assert wrapper["feature_pipeline_equal"]
+    assert wrapper["pipeline_label"] == wrapper["argmax_label"] == report["argmax_label"]
+    assert wrapper["labels"] == report["labels"]
+    assert not [w for w in wrapper["warnings"] if "custom code" in w or "model of type" in w], wrapper["warnings"]
+
+
+def test_loads_in_timm_from_the_folder(baked):
+    """timm.create_model("local-dir:<folder>", pretrained=True): the same model, weights, data config and labels."""
+    architecture, _, report = baked
+    loaded = report["timm"]
+    assert loaded["model_class"] == type_name_in_timm(architecture)
+    assert loaded["logits_equal"] and loaded["data_config_equal"] and loaded["pixels_equal"]
+    assert loaded["labels"] == report["labels"]
+
+
+def type_name_in_timm(architecture):
+    import timm
+
+    with __import__("torch").device("meta"):
+        return type(timm.create_model(architecture)).__name__
 
 
 def test_generated_python_is_ruff_clean(baked):

@@ -42,7 +42,7 @@ STANDARD_KEYS = (
 
 
 def context(architecture, **variables):
-    names = {"repo_name": "x", "module_name": "x", "class_prefix": "X", "model_type": "custom_x"}
+    names = {"repo_name": "x", "module_name": "x", "class_prefix": "X"}
     return {"architecture": architecture, "weights": "random", **names, **variables}
 
 

@@ -148,7 +148,10 @@ def test_config_holds_the_trained_model(trained):
     _, _, _, folder = trained
     config = json.loads((folder / "config.json").read_text())
     assert config["img_size"] == 384 and config["in_chans"] == 1
-    assert config["id2label"] == {"0": "circle", "1": "square", "2": "stripes"}
+    assert config["label_names"] == ["circle", "square", "stripes"]  # timm's field; id2label follows it
+    # timm's own fields: the run's model arguments and preprocessing, for timm and TimmWrapper.
+    assert config["model_args"]["img_size"] == 384 and config["model_args"]["in_chans"] == 1
+    assert config["pretrained_cfg"]["input_size"] == [1, 384, 384] and config["pretrained_cfg"]["mean"] == [0.5]
     processor = json.loads((folder / "preprocessor_config.json").read_text())
     assert processor["input_size"] == [1, 384, 384]
     assert processor["mean"] == [0.5] and processor["std"] == [0.25]

@@ -32,7 +32,8 @@ def test_command_line_twice_and_batch_mode_give_identical_files(tmp_path):
         # A short summary after success, without Transformers' per-step progress bars.
         assert f"Generated {folders[-1]} (" in result.stdout
         assert (
-            "Verified: reloaded through the Auto classes, logits, pooled features, processor pixels" in result.stdout
+            "Verified: loaded with its code, with TimmWrapper and with timm, logits, pooled features, processor pixels"
+            in result.stdout
         )
         assert (
             f"git push -u origin main   (or: hf upload <owner>/custom-{ARCHITECTURE} {folders[-1]})" in result.stdout

@@ -35,11 +35,15 @@ def test_configuration_has_the_explicit_resnet50d_fields(folder):
     assert defaults["stem_type"] == "deep"
     assert defaults["avg_down"] is True
     assert defaults["cardinality"] == 1 and defaults["base_width"] == 64
-    assert "num_classes" not in defaults  # the head size is Transformers' num_labels
+    # timm's head size is read only when Transformers' num_labels is not given: no default of its own.
+    assert defaults["num_classes"] is None
     config = json.loads((folder / "config.json").read_text())
     assert config["layers"] == [3, 4, 6, 3] and config["stem_type"] == "deep" and config["block"] == "Bottleneck"
-    assert len(config["id2label"]) == 1000
-    assert config["model_type"] == "custom_resnet50d"
+    # timm's fields, as timm's save_config_for_hf writes them; no model_type (Transformers infers timm_wrapper).
+    assert config["architecture"] == "resnet50d" and config["model_args"] == {} and config["num_classes"] == 1000
+    assert len(config["label_names"]) == 1000 and "id2label" not in config
+    assert config["pretrained_cfg"]["input_size"] == [3, 224, 224]
+    assert "model_type" not in config
 
 
 def test_modeling_maps_the_block_name_to_timm_class(folder):
@@ -63,7 +67,7 @@ def test_editing_layers_builds_the_corresponding_timm_resnet(folder):
     assert [len(stage) for stage in (model.timm_model.layer1, model.timm_model.layer4)] == [2, 2]
 
 
-def test_editing_config_json_changes_the_model(folder, tmp_path):
+def test_editing_config_json_changes_the_model(folder, tmp_path, caplog):
     edited = tmp_path / "edited"
     edited.mkdir()
     for path in folder.iterdir():
@@ -76,6 +80,49 @@ def test_editing_config_json_changes_the_model(folder, tmp_path):
         AutoConfig.from_pretrained(edited, trust_remote_code=True), trust_remote_code=True
     )
     assert shapes(model) == shapes(timm.create_model("resnet50"))
+    # Its timm fields still say resnet50d: one warning names the fields that no longer match them.
+    warnings = [record.getMessage() for record in caplog.records if record.levelname == "WARNING"]
+    assert len([message for message in warnings if "timm fields" in message]) == 1, warnings
+    message = next(message for message in warnings if "timm fields" in message)
+    assert "stem_width, stem_type, avg_down" in message or all(
+        name in message for name in ("stem_width", "stem_type", "avg_down")
+    ), message
+    assert "layers" not in message and "'resnet50d'" in message
+
+
+def test_an_unedited_config_warns_nothing_and_saves_timm_fields_unchanged(folder, tmp_path, caplog):
+    config = AutoConfig.from_pretrained(folder, trust_remote_code=True)
+    config.save_pretrained(tmp_path)
+    assert not [record for record in caplog.records if record.levelname == "WARNING"]
+    original, saved = (json.loads((path / "config.json").read_text()) for path in (folder, tmp_path))
+    for key in ("architecture", "model_args", "num_classes", "label_names", "pretrained_cfg"):
+        assert saved[key] == original[key], key
+    assert "custom_code_only" not in saved and "model_type" not in saved
+
+
+def test_a_config_edited_through_its_class_saves_as_custom_code_only(folder, tmp_path, caplog):
+    config = AutoConfig.from_pretrained(folder, trust_remote_code=True)
+    config.layers = [2, 2, 2, 2]
+    config.save_pretrained(tmp_path)
+    for path in folder.glob("*.py"):
+        (tmp_path / path.name).write_bytes(path.read_bytes())
+    saved = json.loads((tmp_path / "config.json").read_text())
+    # No timm field is left that would build resnet50d: timm and TimmWrapper refuse the folder.
+    assert not {"architecture", "model_args", "pretrained_cfg", "num_classes", "model_type"} & set(saved)
+    assert saved["custom_code_only"] == "explicit fields differ from timm's resnet50d: layers"
+    assert any(
+        "layers" in record.getMessage() and "only this code" in record.getMessage() for record in caplog.records
+    )
+    with pytest.raises(ValueError, match="trust_remote_code"):
+        AutoConfig.from_pretrained(tmp_path)
+    with pytest.raises(KeyError):  # timm finds no architecture
+        timm.create_model(f"local-dir:{tmp_path}", pretrained=False)
+    reloaded = AutoConfig.from_pretrained(tmp_path, trust_remote_code=True)
+    assert list(reloaded.layers) == [2, 2, 2, 2] and reloaded.id2label == config.id2label
+    # Back to resnet50d's values: timm's fields are written again.
+    reloaded.layers = [3, 4, 6, 3]
+    reloaded.save_pretrained(tmp_path / "back")
+    assert json.loads((tmp_path / "back" / "config.json").read_text())["architecture"] == "resnet50d"
 
 
 def test_config_refuses_a_block_it_does_not_map(folder, tmp_path):

@@ -10,6 +10,9 @@ def test_check_one_runs_small_models_exactly_and_big_ones_on_the_meta_device():
     assert (exact.status, exact.family, exact.explicit, exact.reason) == ("exact", "byobnet", True, "")
     structure = sweep.check_one(ARCHITECTURE, max_params=exact.params - 1)
     assert (structure.status, structure.params, structure.reason) == ("structure", exact.params, "")
+    # Per loader: the three ways exact; structure-only runs build only the repository's code (on the meta device).
+    assert exact.loaders == {"custom code": "exact", "TimmWrapper": "exact", "timm": "exact"}
+    assert structure.loaders == {"custom code": "structure"}
 
 
 def test_check_one_says_why_an_architecture_is_built_by_name():

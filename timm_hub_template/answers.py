@@ -73,7 +73,6 @@ class Answers:
     repo_name: str
     module_name: str
     class_prefix: str
-    model_type: str
     hub_owner: str  # "" until publishing asks the token's user
     license: str  # "auto" or a Hub license id
     description: str
@@ -155,8 +154,6 @@ def _parse(frozen_context: str, base_dir: str) -> Answers:
     _raise(repo_name_error(repo_name))
     for variable in ("module_name", "class_prefix"):
         _raise(_identifier_error(variable, context.get(variable, "")))
-    model_type = context.get("model_type", "")
-    _raise(_model_type_error(model_type))
     hub_owner, license_id, description = _publishing(context)
     flags = {variable: _yes_no(context, variable) for variable in ("git_init", "push_to_hub", "private", "onnx")}
     absent_for_onnx = dependencies.missing_onnx() if flags["onnx"] else []
@@ -213,7 +210,6 @@ def _parse(frozen_context: str, base_dir: str) -> Answers:
         repo_name=repo_name,
         module_name=context.get("module_name", ""),
         class_prefix=context.get("class_prefix", ""),
-        model_type=model_type,
         hub_owner=hub_owner,
         license=license_id,
         description=description,
@@ -269,16 +265,6 @@ def repo_name_error(repo_name: str) -> str:
 def _identifier_error(variable: str, value: str) -> str:
     if not value.isidentifier() or not value.isascii() or keyword.iskeyword(value):
         return f"{variable} {value!r} must be a Python identifier (ASCII letters, digits, '_'), not a keyword"
-    return ""
-
-
-def _model_type_error(model_type: str) -> str:
-    from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
-
-    if not re.fullmatch(r"[a-z][a-z0-9_]*", model_type):
-        return f"model_type {model_type!r} must be lower-case letters, digits and '_', like 'custom_resnet50d'"
-    if model_type in CONFIG_MAPPING_NAMES:
-        return f"model_type {model_type!r} is one of Transformers' own model types; choose another, like 'custom_{model_type}'"
     return ""
 
 

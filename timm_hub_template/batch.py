@@ -85,8 +85,11 @@ def parse_answers(context: dict[str, Any]):
         raise ExportError(str(error)) from error
 
 
-def generate(architecture: str, output_dir: Path, weights: str = "random", **overrides: Any) -> Path:
-    """Generate one repository into `output_dir`, exactly as the cookiecutter command would."""
+def generate(
+    architecture: str, output_dir: Path, weights: str = "random", notes: list[str] | None = None, **overrides: Any
+) -> Path:
+    """Generate one repository into `output_dir`, exactly as the cookiecutter command would; `notes` receives the
+    verification's notes."""
     from timm_hub_template import cookiecutter_run
     from timm_hub_template.generate import freeze_long_lived_objects
     from timm_hub_template.generate import generate as generate_folder
@@ -102,7 +105,7 @@ def generate(architecture: str, output_dir: Path, weights: str = "random", **ove
     output_dir.mkdir(parents=True, exist_ok=True)
     try:
         render_files(context, output_dir)
-        generate_folder(folder, answers)
+        generate_folder(folder, answers, notes=notes)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise

@@ -136,13 +136,17 @@ def write_model_card(
 ) -> None:
     from huggingface_hub import ModelCard, ModelCardData
 
+    from timm_hub_template.answers import IMAGE_MODES
+
     spec = answers.spec
     task = "image-classification" if answers.has_head else "image-feature-extraction"
     dataset_ids = datasets(answers)
     data = ModelCardData(
-        library_name="transformers",
+        # timm: the Hub's snippet is then timm's `create_model("hf_hub:...")`, which needs no remote code (the
+        # Transformers snippet adds trust_remote_code=True whenever config.json has an auto_map).
+        library_name="timm",
         pipeline_tag=task,
-        tags=["timm", task, "custom_code"],
+        tags=["timm", "transformers", task, "custom_code"],
         license=license_id(answers),
         datasets=dataset_ids or None,
         base_model=base_model(answers),
@@ -167,5 +171,6 @@ def write_model_card(
         requirements=requirements(spec, provenance.versions),
         timm_bibtex=TIMM_BIBTEX,
         onnx=onnx,
+        image_mode=IMAGE_MODES[answers.data_config["input_size"][0]],
     )
     card.save(project_dir / "README.md")

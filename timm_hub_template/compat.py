@@ -31,3 +31,9 @@ def pip_requirements(timm_floor: str) -> str:
         f'pip install "transformers>={TRANSFORMERS_FLOOR},<{TRANSFORMERS_BELOW}" '
         f'"timm>={timm_floor},<{TIMM_BELOW}" torch pillow'
     )
+
+
+def repository_requirements(timm_floor: str) -> str:
+    """A generated repository's requirements.txt: Inference Endpoints' default container installs it at start-up
+    (Transformers and torch are in its image, timm is not)."""
+    return f"timm>={timm_floor},<{TIMM_BELOW}\n"

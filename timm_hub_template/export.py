@@ -52,9 +52,9 @@ def export(project_dir: Path, answers: Answers) -> Reference:
             reference = run_reference(reference_model, answers.data_config["input_size"], answers.torch_dtype)
             weights_sha256 = saved.result()
         onnx_report = onnx_export.export_if_asked(project_dir, answers, reference_model, reference)
-        processor = getattr(processing, f"{prefix}ImageProcessor")()
-        processor.register_for_auto_class("AutoImageProcessor")
-        processor.save_pretrained(project_dir)
+        # preprocessor_config.json without `auto_map` or the class name (config.json's `auto_map` names the class):
+        # AutoImageProcessor without remote code then takes TimmWrapper's processor.
+        getattr(processing, f"{prefix}ImageProcessor")().save_pretrained(project_dir)
         model_stats = stats.measure(
             reference_model, answers.data_config["input_size"], new_model(modeling, answers).timm_model
         )
@@ -67,7 +67,16 @@ def export(project_dir: Path, answers: Answers) -> Reference:
         versions=library_versions(),
     )
     card.write_model_card(project_dir, answers, model_stats, provenance, onnx_report)
+    write_requirements(project_dir, answers)
     return reference
+
+
+def write_requirements(project_dir: Path, answers: Answers) -> None:
+    """requirements.txt: what Inference Endpoints' default container installs at start-up (it has no timm)."""
+    from timm_hub_template.compat import repository_requirements
+    from timm_hub_template.timm_floor import timm_floor
+
+    (project_dir / "requirements.txt").write_text(repository_requirements(timm_floor(answers.spec)))
 
 
 @functools.cache  # once per process: batch mode and the sweep export many architectures
@@ -191,12 +200,13 @@ def save_model(
     class), and the weights streamed into safetensors one tensor at a time (no second copy in memory); returns the
     SHA-256 of each weights file. Stops between tensors once `cancelled` is set."""
     from transformers.dynamic_module_utils import custom_object_save
-    from transformers.modeling_utils import remove_tied_weights_from_state_dict
 
     config_class = getattr(modeling, f"{prefix}Config")
     config_class.register_for_auto_class()
     getattr(modeling, f"{prefix}Model").register_for_auto_class("AutoModel")
     getattr(modeling, f"{prefix}ForImageClassification").register_for_auto_class("AutoModelForImageClassification")
+    # The image processor is named by the config class, in no file: only loading with remote code takes it; without,
+    # the Auto classes take Transformers' TimmWrapper classes (config.json is timm's too).
     model.config.auto_map = {
         "AutoConfig": f"configuration_{module}.{prefix}Config",
         "AutoModel": f"modeling_{module}.{prefix}Model",
@@ -210,5 +220,9 @@ def save_model(
     model.config.architectures = [type(model).__name__]
     custom_object_save(model, project_dir, config=model.config)
     model.config.save_pretrained(project_dir)
-    state_dict = remove_tied_weights_from_state_dict(model.state_dict(), model)
+    # Every tensor of timm's state dict under timm's own names (no `timm_model.` prefix), as the generated
+    # save_pretrained writes them: timm and TimmWrapper read them as they are (a module timm shares between blocks,
+    # coat's, is written under each name, as timm's own export writes it), the generated classes load them into
+    # `timm_model`.
+    state_dict = {key.removeprefix("timm_model."): tensor for key, tensor in model.state_dict().items()}
     return safetensors_stream.save_sharded(state_dict, project_dir, model.num_parameters(), cancelled=cancelled)

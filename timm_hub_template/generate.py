@@ -56,6 +56,7 @@ class Summary:
     verified: list[str]
     published: publish.Published
     answers: Answers | None = None
+    notes: tuple[str, ...] = ()  # what the verification found worth saying
 
     def text(self) -> str:
         size = sum(
@@ -63,8 +64,9 @@ class Summary:
         )
         lines = [
             f"Generated {self.folder} ({size / 1e6:.1f} MB)",
-            f"Verified: reloaded through the Auto classes, {', '.join(self.verified)} equal to timm's",
+            f"Verified: loaded with its code, with TimmWrapper and with timm, {', '.join(self.verified)} equal to timm's",
         ]
+        lines += [f"Note: {note}" for note in self.notes]
         lines += self._inputs()
         repo_id = self.published.repo_id if "/" in self.published.repo_id else f"<owner>/{self.published.repo_id}"
         upload = publish.upload_command(repo_id, self.folder, self.published.left_out)
@@ -97,12 +99,17 @@ class Summary:
 
 
 def generate(
-    project_dir: Path, answers: Answers, cruft_update: bool = False, before: publish.FolderSnapshot | None = None
+    project_dir: Path,
+    answers: Answers,
+    cruft_update: bool = False,
+    before: publish.FolderSnapshot | None = None,
+    notes: list[str] | None = None,
 ) -> Summary:
     """Export, verify and (unless `cruft_update`) publish the rendered `project_dir`; raises `ExportError`.
 
     `before`: the folder's files before the run (a `-f` run into a folder with other files): those the run did not
     write are neither committed nor uploaded. Once the folder is verified, an interrupt while publishing keeps it.
+    `notes` receives what the verification found worth saying.
     """
     from timm_hub_template.export import export
     from timm_hub_template.verify import verify_folder
@@ -113,10 +120,11 @@ def generate(
     answers, push_problem = (answers, "") if cruft_update else publish.with_hub_owner(answers)
     with quiet_progress_bars(), sigterm_raises():
         reference = export(project_dir, answers)
-        verified = verify_folder(project_dir, answers, reference)
+        notes = [] if notes is None else notes
+        verified = verify_folder(project_dir, answers, reference, notes)
         marker.unlink()
         if cruft_update:
-            return Summary(project_dir, verified, publish.Published(repo_id=answers.repo_id), answers)
+            return Summary(project_dir, verified, publish.Published(repo_id=answers.repo_id), answers, tuple(notes))
         foreign = before.unchanged() if before is not None else ()
         try:
             published = publish.publish_folder(project_dir, answers, push_problem, foreign)
@@ -127,7 +135,7 @@ def generate(
                 f"upload it with `{publish.upload_command(answers.repo_id, project_dir, foreign)}`",
                 error=True,
             )
-        return Summary(project_dir, verified, published, answers)
+        return Summary(project_dir, verified, published, answers, tuple(notes))
 
 
 @contextlib.contextmanager

@@ -3,7 +3,7 @@
 Filters:
 - `pyrepr`: Python's own quoting for any value rendered into source (never paste raw strings into code);
 - `pyliteral`: the same, with lists as tuples, for default argument values;
-- `module_name`, `class_prefix`, `repo_name`, `model_type`: derived defaults;
+- `module_name`, `class_prefix`, `repo_name`: derived defaults;
 - `answers`: the typed `Answers` of the variables (parsed once per process; imports timm on first use only);
 - `validation_error`: the one line the pre-generation hook reports ("" when the answers parse), and
   `answer_warnings`: the lines it prints as warnings;
@@ -90,8 +90,16 @@ def _isort_key(name: str) -> tuple[int, str]:
 
 
 def head_pattern(module_name: str) -> str:
-    """The state-dict key pattern of a classifier module, e.g. `head.fc` -> `timm_model\\.head\\.fc\\.`."""
-    return re.escape(f"timm_model.{module_name}.")
+    """The state-dict key pattern of a classifier module, under timm's name or the model's: `head.fc` ->
+    `^(?:timm_model\\.)?head\\.fc\\.`."""
+    return f"^(?:timm_model\\.)?{re.escape(module_name)}\\."
+
+
+def timm_pretrained_cfg(answers: Any) -> dict[str, Any]:
+    """timm's pretrained config of the repository (`timm_config.pretrained_cfg`), for the configuration file."""
+    from timm_hub_template.timm_config import pretrained_cfg
+
+    return pretrained_cfg(answers)
 
 
 def generate_repository(cookiecutter: dict[str, Any]) -> str:
@@ -196,12 +204,12 @@ class TimmHubExtension(Extension):
             module_name=names.module_name,
             class_prefix=names.class_prefix,
             repo_name=names.repo_name,
-            model_type=names.model_type,
             answers=answers,
             generate_repository=generate_repository,
             image_mode=image_mode,
             import_block=import_block,
             head_pattern=head_pattern,
+            timm_pretrained_cfg=timm_pretrained_cfg,
             public_context=public_context,
             validation_error=validation_error,
             answer_warnings=answer_warnings,

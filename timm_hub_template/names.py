@@ -25,8 +25,3 @@ def class_prefix(module: str) -> str:
 def repo_name(architecture: str) -> str:
     """The output folder and Hub repository name, as in the Transformers guide's `custom-resnet50d`."""
     return f"custom-{architecture_name(architecture)}"
-
-
-def model_type(module: str) -> str:
-    """A `model_type` that no Transformers model uses: built-in types never start with `custom_`."""
-    return f"custom_{module}"

@@ -92,7 +92,6 @@ def run_one(family: str, architecture: str, headless: bool = False) -> OnnxResul
                 "repo_name": "onnx-sweep",
                 "module_name": "onnx_sweep",
                 "class_prefix": "OnnxSweep",
-                "model_type": "custom_onnx_sweep",
                 "onnx": "yes",
             }
         )

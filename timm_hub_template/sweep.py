@@ -18,7 +18,7 @@ import resource
 import tempfile
 import time
 from collections import defaultdict
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 DEFAULT_MAX_PARAMS = 400_000_000
@@ -34,6 +34,8 @@ class Result:
     reason: str = ""  # why it failed
     seconds: float = 0.0
     fallback: str = ""  # why it is built by name (empty: explicit fields)
+    # Per loader of verify.LOADERS: "exact", "structure" or "fail"; empty when the run did not reach the loaders.
+    loaders: dict[str, str] = field(default_factory=dict)
 
 
 def family_of(name: str) -> str:
@@ -51,6 +53,7 @@ def check_one(name: str, max_params: int) -> Result:
     from timm_hub_template.errors import first_line
     from timm_hub_template.formatting import ruff_problems
     from timm_hub_template.introspect import inspect_architecture
+    from timm_hub_template.verify import LOADERS
 
     start = time.perf_counter()
     family, explicit, fallback, params = family_of(name), False, "", 0
@@ -60,18 +63,25 @@ def check_one(name: str, max_params: int) -> Result:
         with torch.device("meta"):
             params = sum(p.numel() for p in timm.create_model(name).parameters())
         with tempfile.TemporaryDirectory() as work:
+            notes: list[str] = []
             if params <= max_params:
-                folder = batch.generate(name, Path(work), weights="random", git_init="no")
+                folder = batch.generate(name, Path(work), weights="random", git_init="no", notes=notes)
                 status = "exact"
             else:
                 folder = batch.check_structure(name, Path(work))
                 status = "structure"
             problems = ruff_problems(folder)
-        reason = f"ruff: {problems[0]}" if problems else ""
+        # Structure-only runs build the generated model on the meta device: timm and TimmWrapper are not run.
+        loaders = dict.fromkeys(LOADERS, status) if status == "exact" else {LOADERS[0]: status}
+        if any(note.startswith("TimmWrapper") for note in notes):
+            loaders["TimmWrapper"] = "aligned"  # exact once its mapped tensors are aligned (verify.realign)
+        reason = f"ruff: {problems[0]}" if problems else "; ".join(notes)
         status = "fail" if problems else status
     except Exception as error:  # noqa: BLE001 - the sweep records every failure and goes on
         status, reason = "fail", f"{type(error).__name__}: {first_line(error)}"
-    return Result(name, family, explicit, params, status, reason, time.perf_counter() - start, fallback)
+        failed = getattr(error, "failures", None)  # verify.LoaderError: the loaders that failed
+        loaders = {loader: "fail" if loader in failed else "exact" for loader in LOADERS} if failed else {}
+    return Result(name, family, explicit, params, status, reason, time.perf_counter() - start, fallback, loaders)
 
 
 def sweep(names: list[str], workers: int, max_params: int, log: Path | None = None) -> list[Result]:
@@ -121,6 +131,8 @@ def report(
     import torch
     import transformers
 
+    from timm_hub_template.verify import LOADERS
+
     by_family = defaultdict(list)
     for result in results:
         by_family[result.family].append(result)
@@ -135,10 +147,15 @@ def report(
             f"{os.cpu_count()} CPU cores."
         ),
         "",
-        "- **exact**: generated with random weights, reloaded through the Auto classes with `trust_remote_code=True`,",
-        "  logits, pooled features and processed pixels equal to timm's (`torch.equal`, CPU float32).",
+        "- **exact**: generated with random weights and reloaded three ways (the repository's code with",
+        "  `trust_remote_code=True`, Transformers' TimmWrapper without it, `timm.create_model('local-dir:...')`),",
+        "  logits, pooled features and processed pixels equal to timm's (`torch.equal`, CPU float32); the last",
+        f"  columns count the exact results of each loader ({', '.join(LOADERS)}). **aligned**: TimmWrapper keeps",
+        "  the tensors where it maps them in model.safetensors; after a tensor whose size is not a multiple of 64",
+        "  bytes the next ones are unaligned, where some CPU kernels round differently: its outputs equal timm's once",
+        "  those are copied to aligned memory (as timm and the generated code load them).",
         f"- **structure**: above {max_params / 1e6:.0f}M parameters, built on the meta device only: the generated",
-        "  model's state-dict keys and shapes equal `timm.create_model`'s.",
+        "  model's state-dict keys and shapes equal `timm.create_model`'s (timm and TimmWrapper are not run).",
         "- **explicit**: config fields are the constructor arguments; otherwise the fallback builds by name.",
         "- every generated folder's Python files must also pass `ruff check` and `ruff format --check` (ruff's",
         "  defaults, `--isolated`); a finding is a failure.",
@@ -157,20 +174,22 @@ def report(
         "",
         "## By family",
         "",
-        "| family | names | explicit | exact | structure | failed |",
-        "|---|---|---|---|---|---|",
+        f"| family | names | explicit | exact | structure | failed | {' | '.join(LOADERS)} |",
+        "|---|---|---|---|---|---|" + "---|" * len(LOADERS),
     ]
     for family, members in sorted(by_family.items()):
         lines.append(
             f"| {family} | {len(members)} | {sum(r.explicit for r in members)} | "
             f"{sum(r.status == 'exact' for r in members)} | {sum(r.status == 'structure' for r in members)} | "
-            f"{sum(r.status == 'fail' for r in members)} |"
+            f"{sum(r.status == 'fail' for r in members)} | {' | '.join(loader_cell(members, l) for l in LOADERS)} |"
         )
     fallbacks = [r for r in results if not r.explicit and r.status != "fail"]
     failures = [r for r in results if r.status == "fail"]
     structure = [r for r in results if r.status == "structure"]
+    aligned = [r for r in results if r.loaders.get("TimmWrapper") == "aligned"]
     for title, rows, why in (
         ("Failures", failures, "reason"),
+        ("TimmWrapper exact once its mapped tensors are aligned", aligned, "reason"),
         ("Fallback (built by name)", fallbacks, "fallback"),
         ("Structure only", structure, "reason"),
     ):
@@ -183,6 +202,21 @@ def report(
         if not rows:
             lines.append("none")
     return "\n".join(lines) + "\n"
+
+
+def loader_cell(members: list[Result], loader: str) -> str:
+    """How many of `members` load exactly this way (structure-only ones counted apart, for the repository's code
+    only; "?" for runs before the per-loader record)."""
+    if any(not r.loaders for r in members if r.status == "exact"):
+        return "?"
+    exact = sum(r.loaders.get(loader) == "exact" for r in members)
+    aligned = sum(r.loaders.get(loader) == "aligned" for r in members)
+    structure = sum(r.loaders.get(loader) == "structure" for r in members)
+    return (
+        f"{exact}"
+        + (f" (+{aligned} aligned)" if aligned else "")
+        + (f" (+{structure} structure)" if structure else "")
+    )
 
 
 def siblings_section(log: Path | None) -> str:

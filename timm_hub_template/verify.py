@@ -1,8 +1,10 @@
-"""Proof that a generated folder loads like timm: the Auto classes give timm's exact outputs.
+"""Proof that a generated folder loads like timm, three ways: each gives timm's exact outputs.
 
 `run_reference` records timm's outputs on a fixed image before the reference model is freed; `verify_folder`
-reloads the saved folder through `AutoModelForImageClassification`, `AutoModel` and `AutoImageProcessor` with
-`trust_remote_code=True`, as users will, and requires logits, pooled features and processed pixels equal to them.
+reloads the saved folder as users will: through `AutoModelForImageClassification`, `AutoModel` and
+`AutoImageProcessor` with `trust_remote_code=True` (the generated classes), through the same Auto classes without
+it (Transformers' TimmWrapper classes), and with `timm.create_model("local-dir:<folder>", pretrained=True)` and
+timm's data config; each must give logits, pooled features, processed pixels and class names equal to timm's.
 """
 
 from __future__ import annotations
@@ -71,7 +73,170 @@ def sample_image(channels: int):
     return Image.effect_mandelbrot((257, 193), (-2.0, -1.2, 0.8, 1.2), 64).convert(IMAGE_MODES[channels])
 
 
-def verify_folder(project_dir: Path, answers: Answers, reference: Reference) -> list[str]:
+# The loaders verify_folder checks, in the order it checks them (the coverage sweep records each).
+LOADERS = ("custom code", "TimmWrapper", "timm")
+
+
+class LoaderError(ExportError):
+    """The folder does not load exactly one or more of the `LOADERS` ways: `failures` maps each to its cause."""
+
+    def __init__(self, failures: dict[str, str]) -> None:
+        self.failures = failures
+        causes = "; ".join(f"{loader}: {cause}" for loader, cause in failures.items())
+        super().__init__(f"the saved folder does not load like timm with {', '.join(failures)} ({causes})")
+
+
+def verify_folder(
+    project_dir: Path, answers: Answers, reference: Reference, notes: list[str] | None = None
+) -> list[str]:
+    """Reload the folder each of the `LOADERS` ways and require timm's exact outputs; returns what was checked.
+    Every loader is tried; `LoaderError` names each that failed. `notes` receives what the caller should know
+    (TimmWrapper exact only once its mapped tensors are aligned)."""
+    from timm_hub_template.errors import first_line
+
+    checked: list[str] = []
+    labels: list[str] = []
+    failures: dict[str, str] = {}
+
+    def attempt(loader: str, check: Any) -> None:
+        if loader in failures:
+            return
+        try:
+            check()
+        except ExportError as error:
+            failures[loader] = str(error)
+        except Exception as error:  # noqa: BLE001 - a loader that raises fails; the others are still tried
+            failures[loader] = f"{type(error).__name__}: {first_line(error)}"
+
+    attempt("custom code", lambda: checked.extend(verify_custom_code(project_dir, answers, reference)))
+    attempt("custom code", lambda: labels.extend(custom_labels(project_dir)))
+    attempt("TimmWrapper", lambda: verify_timm_wrapper(project_dir, answers, reference, labels, notes))
+    attempt("timm", lambda: verify_timm(project_dir, answers, reference, labels))
+    if failures:
+        raise LoaderError(failures)
+    return checked
+
+
+def require_equal(what: str, actual: Any, expected: Any) -> None:
+    import torch
+
+    if actual.shape != expected.shape or not torch.equal(actual, expected):
+        difference = (actual - expected).abs().max().item() if actual.shape == expected.shape else "shape"
+        raise ExportError(f"{what} differ from timm's (max abs diff {difference})")
+
+
+def expected_pixels(answers: Answers) -> tuple[Any, Any]:
+    """The verification image in the model's mode and timm's eval transform of it."""
+    from timm.data import create_transform
+
+    image = sample_image(answers.data_config["input_size"][0])
+    return image, create_transform(**expected_data_config(answers), is_training=False)(image).unsqueeze(0)
+
+
+def custom_labels(project_dir: Path) -> list[str]:
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(str(project_dir), trust_remote_code=True)
+    return [config.id2label[index] for index in range(config.num_labels)]
+
+
+def verify_timm_wrapper(
+    project_dir: Path, answers: Answers, reference: Reference, labels: list[str], notes: list[str] | None = None
+) -> None:
+    """Without remote code the Auto classes load Transformers' TimmWrapper classes (no code of the repository
+    runs), which must find every weight and give timm's outputs, pixels and class names.
+
+    TimmWrapper keeps the tensors where it maps them in model.safetensors. A tensor whose size is not a multiple of
+    64 bytes (odd channel counts: pruned models) leaves the next ones at unaligned addresses, where some CPU kernels
+    round differently in the last bits; no safetensors layout aligns them all (the format has no padding). When the
+    outputs differ, they must be equal once those tensors are copied to aligned memory (what timm's and the
+    generated `from_pretrained` do), and `notes` says so."""
+    from transformers import AutoImageProcessor, AutoModel, AutoModelForImageClassification
+
+    def load(auto_class: Any, expected_class: str, ignored: tuple[str, ...] = ()) -> Any:
+        model, info = auto_class.from_pretrained(str(project_dir), output_loading_info=True)
+        if type(model).__name__ != expected_class:
+            raise ExportError(f"{auto_class.__name__} without remote code loaded {type(model).__name__}")
+        problems = {kind: keys for kind, keys in info.items() if keys and kind not in ignored}
+        if problems:
+            raise ExportError(f"TimmWrapper ({expected_class}) did not load the saved weights as they are: {problems}")
+        return model.eval()
+
+    import torch
+
+    features_model = load(AutoModel, "TimmWrapperModel", ignored=("unexpected_keys",))
+    realigned = 0
+    with torch.inference_mode():
+        outputs = features_model(reference.pixel_values)
+        if not torch.equal(outputs.pooler_output, reference.pre_logits):
+            realigned += realign(features_model)
+            outputs = features_model(reference.pixel_values)
+    del features_model
+    require_equal("TimmWrapper's pooled features", outputs.pooler_output, reference.pre_logits)
+    if answers.has_head:
+        classifier = load(AutoModelForImageClassification, "TimmWrapperForImageClassification")
+        if realigned:
+            realign(classifier)
+        with torch.inference_mode():
+            logits = classifier.timm_model.forward_head(outputs.last_hidden_state)
+        require_equal("TimmWrapper's logits", logits, reference.logits)
+        wrapper_labels = [classifier.config.id2label[index] for index in range(classifier.config.num_labels)]
+        if wrapper_labels != labels:
+            raise ExportError("TimmWrapper's class names differ from the generated config's")
+        del classifier
+    if realigned and notes is not None:
+        notes.append(
+            f"TimmWrapper's outputs equal timm's once {realigned} tensors it maps at unaligned addresses of "
+            "model.safetensors are copied to aligned memory (they differ in the last bits otherwise)"
+        )
+    processor = AutoImageProcessor.from_pretrained(str(project_dir))
+    if type(processor).__name__ != "TimmWrapperImageProcessor":
+        raise ExportError(f"AutoImageProcessor without remote code loaded {type(processor).__name__}")
+    image, expected = expected_pixels(answers)
+    require_equal(
+        "TimmWrapper's image-processor pixels", processor(image, return_tensors="pt")["pixel_values"], expected
+    )
+
+
+def realign(model: Any) -> int:
+    """Copy the CPU tensors of `model` that sit at addresses not aligned to 64 bytes; returns how many."""
+    tensors = [tensor for tensor in [*model.parameters(), *model.buffers()] if tensor.device.type == "cpu"]
+    unaligned = [tensor for tensor in tensors if tensor.data_ptr() % 64]
+    for tensor in unaligned:
+        tensor.data = tensor.data.clone()
+    return len(unaligned)
+
+
+def verify_timm(project_dir: Path, answers: Answers, reference: Reference, labels: list[str]) -> None:
+    """`timm.create_model("local-dir:<folder>", pretrained=True)` builds the same model with the same weights, and
+    `timm.data.resolve_data_config` gives the same preprocessing and class names."""
+    import timm
+    import torch
+    from timm.data import create_transform, resolve_data_config
+
+    try:
+        model = timm.create_model(f"local-dir:{project_dir}", pretrained=True)
+    except (RuntimeError, ValueError, TypeError, OSError) as error:
+        raise ExportError(
+            f"timm.create_model('local-dir:<folder>') failed: {type(error).__name__}: {error}"
+        ) from error
+    model = model.to(answers.torch_dtype).eval()
+    with torch.inference_mode():
+        features = model.forward_features(reference.pixel_values)
+        pre_logits = model.forward_head(features, pre_logits=True)
+        logits = model.forward_head(features)
+    require_equal("timm local-dir: pooled features", pre_logits, reference.pre_logits)
+    if answers.has_head:
+        require_equal("timm local-dir: logits", logits, reference.logits)
+        if list(model.pretrained_cfg.get("label_names") or []) != labels:
+            raise ExportError("timm's label_names differ from the generated config's class names")
+    image, expected = expected_pixels(answers)
+    data_config = resolve_data_config(model=model)
+    pixels = create_transform(**data_config, is_training=False)(image).unsqueeze(0)
+    require_equal("timm local-dir: data config's pixels", pixels, expected)
+
+
+def verify_custom_code(project_dir: Path, answers: Answers, reference: Reference) -> list[str]:
     """Reload through the Auto classes, as users will, and require timm's exact outputs; returns what was checked.
 
     One forward pass: `AutoModel`'s features and pooled features, then the logits of the classifier that
@@ -82,13 +247,10 @@ def verify_folder(project_dir: Path, answers: Answers, reference: Reference) -> 
     changes the attention kernel PyTorch picks (pit's outputs then differ in the last bits).
     """
     import torch
-    from timm.data import create_transform
     from transformers import AutoImageProcessor, AutoModel, AutoModelForImageClassification
 
-    def require_equal(what: str, actual: torch.Tensor, expected: torch.Tensor) -> None:
-        if actual.shape != expected.shape or not torch.equal(actual, expected):
-            difference = (actual - expected).abs().max().item() if actual.shape == expected.shape else "shape"
-            raise ExportError(f"{what} of the saved folder differ from timm's (max abs diff {difference})")
+    def require_saved_equal(what: str, actual: torch.Tensor, expected: torch.Tensor) -> None:
+        require_equal(f"{what} of the saved folder", actual, expected)
 
     def load(auto_class: Any, ignored: tuple[str, ...] = ()) -> Any:
         model, info = auto_class.from_pretrained(str(project_dir), trust_remote_code=True, output_loading_info=True)
@@ -103,16 +265,19 @@ def verify_folder(project_dir: Path, answers: Answers, reference: Reference) -> 
     with torch.inference_mode():
         outputs = features_model(reference.pixel_values)
     del features_model
-    require_equal("pooled features", outputs.pooler_output, reference.pre_logits)
+    require_saved_equal("pooled features", outputs.pooler_output, reference.pre_logits)
     checked = ["pooled features"]
     if answers.has_head:
         classifier = load(AutoModelForImageClassification)
         with torch.inference_mode():
-            require_equal("logits", classifier.timm_model.forward_head(outputs.last_hidden_state), reference.logits)
+            require_saved_equal(
+                "logits", classifier.timm_model.forward_head(outputs.last_hidden_state), reference.logits
+            )
         del classifier
         checked.insert(0, "logits")
     processor = AutoImageProcessor.from_pretrained(str(project_dir), trust_remote_code=True)
-    image = sample_image(answers.data_config["input_size"][0])
-    expected = create_transform(**expected_data_config(answers), is_training=False)(image).unsqueeze(0)
-    require_equal("image-processor pixels", processor(image, return_tensors="pt")["pixel_values"], expected)
+    if type(processor).__name__ != f"{answers.class_prefix}ImageProcessor":
+        raise ExportError(f"AutoImageProcessor with remote code loaded {type(processor).__name__}")
+    image, expected = expected_pixels(answers)
+    require_saved_equal("image-processor pixels", processor(image, return_tensors="pt")["pixel_values"], expected)
     return [*checked, "processor pixels"]

@@ -45,6 +45,10 @@ class {{ cookiecutter.class_prefix }}ImageProcessor(BaseImageProcessor):
     def to_dict(self):
         output = super().to_dict()
         output.pop("transform", None)
+        # Neither the class name nor `auto_map` (which config.json holds): AutoImageProcessor
+        # without remote code then falls through to TimmWrapper's processor.
+        output.pop("image_processor_type", None)
+        output.pop("auto_map", None)
         return output
 
     def preprocess(self, images, return_tensors="pt", **kwargs) -> BatchFeature:

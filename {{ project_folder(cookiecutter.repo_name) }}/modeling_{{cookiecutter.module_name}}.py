@@ -173,6 +173,26 @@ class {{ prefix }}PreTrainedModel(PreTrainedModel):
                 tensor.data = tensor.data.clone()
         return loaded
 
+    def save_pretrained(self, save_directory, *args, state_dict=None, **kwargs):
+        # The weights under timm's own names, as timm and Transformers' TimmWrapper save and read
+        # them; a parameter timm shares between modules is saved under each name, as timm does.
+        if state_dict is None:
+            state_dict = self.state_dict()
+        tied = getattr(self, "_tied_weights_keys", None) or ()
+        state_dict = {
+            key.removeprefix("timm_model."): value.clone() if key in tied else value
+            for key, value in state_dict.items()
+        }
+        return super().save_pretrained(save_directory, *args, state_dict=state_dict, **kwargs)
+
+    def load_state_dict(self, state_dict, *args, **kwargs):
+        # Checkpoints hold timm's names (Trainer resumes with this method, not from_pretrained).
+        prefixed = {
+            key if key.startswith("timm_model.") else f"timm_model.{key}": value
+            for key, value in state_dict.items()
+        }
+        return super().load_state_dict(prefixed, *args, **kwargs)
+
     @classmethod
     def get_init_context(cls, *args, **kwargs):
         # Transformers < 5 builds parameters on the meta device but buffers on the CPU,
@@ -212,7 +232,7 @@ class {{ prefix }}Model({{ prefix }}PreTrainedModel):
 {%- if spec.classifier %}
 
     # Classification checkpoints also hold the classifier, which this model leaves out
-    # (a list: Transformers before 5.1 adds lists to it).
+    # (a list: Transformers before 5.1 adds lists to it). Checkpoints hold timm's names.
     _keys_to_ignore_on_load_unexpected: ClassVar[list[str]] = {{ spec.classifier | map("head_pattern") | list | pyrepr }}
 {%- endif %}
 
