@@ -85,7 +85,18 @@ def test_a_tagged_model_publishes_the_runs_preprocessing_and_class_map(tagged_ru
     _, _, config = timm_reference(args, checkpoint)
     assert config["interpolation"] == "bilinear" and config["crop_pct"] == 0.875  # tv_in1k's, not a1_in1k's
     assert_same_as_timm(folder, args, checkpoint)
-    assert json.loads((folder / "config.json").read_text())["id2label"] == {"0": "cat", "1": "dog", "2": "bird"}
+    assert json.loads((folder / "config.json").read_text())["label_names"] == ["cat", "dog", "bird"]
+    # timm's own loader reads the same repository with the run's preprocessing and class names.
+    import timm
+    from timm.data import resolve_data_config
+
+    timm_model = timm.create_model(f"local-dir:{folder}", pretrained=True)
+    assert timm_model.pretrained_cfg["label_names"] == ["cat", "dog", "bird"]
+    loaded_config = resolve_data_config(model=timm_model)
+    assert {key: loaded_config[key] for key in ("interpolation", "crop_pct")} == {
+        "interpolation": "bilinear",
+        "crop_pct": 0.875,
+    }
 
 
 def test_channels_last_runs_publish_timms_load_checkpoint_model(tagged_run):
@@ -103,7 +114,7 @@ def test_the_card_says_whose_weights_these_are(tagged_run):
     card = ModelCard.load(folder / "README.md")
     assert "base_model" not in card.data.to_dict()  # trained from scratch (args.pretrained false)
     first = card.text.split("## Model Details")[0]
-    assert "timm's `resnet18` as a Transformers model" in first and "the publisher's own weights" in first
+    assert "timm's `resnet18` with the publisher's own weights" in first
     assert "tv_in1k" not in first and "a1_in1k" not in card.text
     assert "**Architecture:** timm `resnet18` (" in card.text
     assert "paper" not in card.text.split("## Citation")[1]  # the pretrained tag's papers are not these weights'
@@ -165,7 +176,7 @@ def test_random_weights_name_no_pretrained_tag(tmp_path):
     publish(tmp_path, "architecture=resnet10t", "weights=random", "num_labels=3")
     card = ModelCard.load(tmp_path / "published" / "custom-resnet10t" / "README.md")
     first = card.text.split("## Model Details")[0]
-    assert "timm's `resnet10t` as a Transformers model" in first and "untrained" in first
+    assert "timm's `resnet10t` with untrained" in first
     assert "c3_in1k" not in card.text and "base_model" not in card.data.to_dict()
 
 

@@ -163,7 +163,7 @@ def test_a_declined_class_map_is_said_once_and_published_unnamed(home, tmp_path)
     folder = project / "out" / FOLDER
     for path in folder.iterdir():
         assert b"SECRETTOKEN" not in path.read_bytes(), path.name
-    assert json.loads((folder / "config.json").read_text())["id2label"] == {"0": "LABEL_0"}
+    assert json.loads((folder / "config.json").read_text()).get("label_names") in (None, ["LABEL_0"])
     assert "unnamed (`LABEL_0` to `LABEL_0`)" in (folder / "README.md").read_text()
 
 
