@@ -1,7 +1,9 @@
 """Load a generated folder like a user does, in a fresh process, and compare it with timm.
 
-Usage: python check_folder.py FOLDER ARCHITECTURE WEIGHTS.safetensors
-Prints one JSON line: the measurements the tests assert on.
+Usage: python check_folder.py FOLDER ARCHITECTURE WEIGHTS [FOLDER ARCHITECTURE WEIGHTS ...]
+WEIGHTS: a safetensors file of timm's keys (or the folder's own, with the `timm_model.` prefix), or `seed:N` for
+timm's random initialisation after `torch.manual_seed(N)` (what `weights=random` promises with N = 0).
+Prints one JSON line per folder: the measurements the tests assert on.
 """
 
 import json
@@ -26,9 +28,13 @@ def max_abs_diff(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def main(folder: str, architecture: str, weights: str) -> dict:
-    reference = timm.create_model(architecture, pretrained=False)
-    state_dict = load_file(weights)  # a timm checkpoint, or the folder's own model.safetensors
-    reference.load_state_dict({key.removeprefix("timm_model."): value for key, value in state_dict.items()})
+    if weights.startswith("seed:"):
+        torch.manual_seed(int(weights.removeprefix("seed:")))
+        reference = timm.create_model(architecture, pretrained=False)
+    else:
+        reference = timm.create_model(architecture, pretrained=False)
+        state_dict = load_file(weights)  # a timm checkpoint, or the folder's own model.safetensors
+        reference.load_state_dict({key.removeprefix("timm_model."): value for key, value in state_dict.items()})
     reference.eval()
     image = Image.effect_mandelbrot((300, 240), (-2.0, -1.2, 0.8, 1.2), 80).convert("RGB")
     timm_pixels = create_transform(**resolve_data_config(model=reference), is_training=False)(image).unsqueeze(0)
@@ -64,4 +70,6 @@ def main(folder: str, architecture: str, weights: str) -> dict:
 
 
 if __name__ == "__main__":
-    print(json.dumps(main(*sys.argv[1:4])))
+    arguments = sys.argv[1:]
+    for start in range(0, len(arguments), 3):
+        print(json.dumps(main(*arguments[start : start + 3])), flush=True)
