@@ -63,6 +63,7 @@ def main(folder: str, architecture: str, weights: str) -> dict:
         "pooled_equal": bool(torch.equal(pooled, timm_pre_logits)),
         "pixels_equal": bool(torch.equal(pixels, timm_pixels)),
         "pixels_shape": list(pixels.shape),
+        "argmax_index": int(image_logits.argmax(-1)),
         "argmax_label": classifier.config.id2label[int(image_logits.argmax(-1))],
         "pipeline_label": classify(image, top_k=1)[0]["label"],
         "num_labels": classifier.config.num_labels,
