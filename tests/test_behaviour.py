@@ -203,6 +203,7 @@ def training_arguments(output_dir):
     )
 
 
+@pytest.mark.slow
 def test_trainer_reduces_the_loss_and_resumes_from_its_checkpoint(case, tmp_path):
     architecture, folder, reference, _ = case
     images = torch.randn(4, *reference.pretrained_cfg["input_size"], generator=torch.Generator().manual_seed(0))
