@@ -21,7 +21,10 @@ from transformers.dynamic_module_utils import get_class_from_dynamic_module
 ARCHITECTURES = ["resnet50d", "vit_base_patch16_224", "convnext_tiny"]
 
 
-@pytest.fixture(scope="module", params=ARCHITECTURES)
+@pytest.fixture(
+    scope="module",
+    params=[pytest.param(name, marks=[] if name == "resnet50d" else [pytest.mark.slow]) for name in ARCHITECTURES],
+)
 def case(request, tmp_path_factory):
     """(architecture, folder, timm reference holding the folder's weights, input batch)."""
     architecture = request.param

@@ -20,7 +20,13 @@ PREFIXES = {
 }
 
 
-@pytest.fixture(scope="module", params=ARCHITECTURES)
+@pytest.fixture(
+    scope="module",
+    params=[
+        pytest.param(name, marks=[] if name == "mobilenetv3_small_100" else [pytest.mark.slow])
+        for name in ARCHITECTURES
+    ],
+)
 def baked(request, tmp_path_factory):
     """(architecture, folder, report): the folder baked from a timm checkpoint file, checked in a fresh process."""
     architecture = request.param

@@ -68,6 +68,8 @@ MOMENTS = [
     (signal.SIGTERM, WEIGHTS),
     (signal.SIGTERM, VERIFYING),
 ]
+QUICK = [(signal.SIGINT, WEIGHTS), (signal.SIGINT, VERIFYING)]  # the others are marked slow
+MOMENTS = [pytest.param(*moment, marks=[] if moment in QUICK else [pytest.mark.slow]) for moment in MOMENTS]
 
 
 @pytest.mark.parametrize(("sent", "moment"), MOMENTS)
@@ -95,6 +97,7 @@ def test_interrupt_into_an_existing_folder_leaves_it_marked_incomplete(tmp_path,
     assert (folder / INCOMPLETE_MARKER.name).read_text() == INCOMPLETE_MARKER.text, sorted(os.listdir(folder))
 
 
+@pytest.mark.slow
 def test_interrupt_while_committing_leaves_no_half_made_git_repository(tmp_path):
     """git_init=yes, -f into an existing folder, Ctrl-C once `git init` has made .git: the verified files stay,
     .git goes (README: "a half-made `.git` is removed")."""

@@ -107,6 +107,7 @@ def generated(tmp_path_factory):
     return command_line, batch_mode
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", CASES)
 def test_each_weight_source_gives_identical_files_from_the_command_line_and_batch_mode(generated, case):
     command_line, batch_mode = generated
@@ -117,6 +118,7 @@ def test_each_weight_source_gives_identical_files_from_the_command_line_and_batc
         assert second[name] == content, name
 
 
+@pytest.mark.slow
 def test_a_new_head_on_pretrained_weights_is_timms_seed_0_initialisation(generated):
     """The backbone is the cached release's; the 3-class head is what `torch.manual_seed(0)` then
     `timm.create_model(..., num_classes=3)` initialises."""
