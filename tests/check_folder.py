@@ -1,7 +1,9 @@
 """Load a generated folder like a user does, in a fresh process, and compare it with timm: with the repository's
 code (`trust_remote_code=True`), with Transformers' TimmWrapper (no remote code) and with timm (`local-dir:`).
 
-Usage: python check_folder.py FOLDER ARCHITECTURE WEIGHTS.safetensors [CREATE_KWARGS_JSON [DATA_CONFIG_JSON]]
+Usage: python check_folder.py FOLDER ARCHITECTURE WEIGHTS [CREATE_KWARGS_JSON [DATA_CONFIG_JSON]]
+WEIGHTS: a safetensors file of timm's keys (or the folder's own), or `seed:N` for timm's random initialisation after
+`torch.manual_seed(N)` (what `weights=random` promises with N = 0).
 FOLDER may be a Hub repo id held in the Hugging Face cache: with CHECK_FOLDER_TIMM_SOURCE=hf-hub timm then loads
 `hf-hub:<FOLDER>`. CREATE_KWARGS_JSON: timm.create_model's arguments of the reference (`{"num_classes": 3}`);
 DATA_CONFIG_JSON: preprocessing that replaces the architecture's in the reference's pretrained config.
@@ -119,10 +121,13 @@ def reported(load, *arguments) -> dict:
 
 
 def main(folder: str, architecture: str, weights: str, create_kwargs: str = "{}", data_config: str = "{}") -> dict:
+    if weights.startswith("seed:"):  # timm's random initialisation, independent of the folder
+        torch.manual_seed(int(weights.removeprefix("seed:")))
     reference = timm.create_model(architecture, pretrained=False, **json.loads(create_kwargs))
     reference.pretrained_cfg = {**reference.pretrained_cfg, **json.loads(data_config)}  # the user's preprocessing
-    state_dict = load_file(weights)  # a timm checkpoint, or the folder's own model.safetensors
-    reference.load_state_dict({key.removeprefix("timm_model."): value for key, value in state_dict.items()})
+    if not weights.startswith("seed:"):
+        state_dict = load_file(weights)  # a timm checkpoint, or the folder's own model.safetensors
+        reference.load_state_dict({key.removeprefix("timm_model."): value for key, value in state_dict.items()})
     reference.eval()
     image = Image.effect_mandelbrot((300, 240), (-2.0, -1.2, 0.8, 1.2), 80).convert("RGB")
     timm_pixels = create_transform(**resolve_data_config(model=reference), is_training=False)(image).unsqueeze(0)
@@ -161,6 +166,7 @@ def main(folder: str, architecture: str, weights: str, create_kwargs: str = "{}"
         "pooled_equal": bool(torch.equal(pooled, timm_pre_logits)),
         "pixels_equal": bool(torch.equal(pixels, timm_pixels)),
         "pixels_shape": list(pixels.shape),
+        "argmax_index": int(image_logits.argmax(-1)),
         "argmax_label": classifier.config.id2label[int(image_logits.argmax(-1))],
         "pipeline_label": classify(image, top_k=1)[0]["label"],
         "num_labels": classifier.config.num_labels,

@@ -68,7 +68,12 @@ PRE_GENERATION_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("context", "message"), PRE_GENERATION_CASES)
+# The first five (an unknown architecture and tag, injected code, unsafe folder names) in the quick loop; the
+# others, a cookiecutter process each, are marked slow (the default run takes them all).
+@pytest.mark.parametrize(
+    ("context", "message"),
+    [pytest.param(*case, marks=[] if i < 5 else [pytest.mark.slow]) for i, case in enumerate(PRE_GENERATION_CASES)],
+)
 def test_bad_variables_are_refused_before_generation(tmp_path, context, message):
     out = tmp_path / "out"
     out.mkdir()

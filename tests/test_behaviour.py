@@ -21,7 +21,10 @@ from transformers.dynamic_module_utils import get_class_from_dynamic_module
 ARCHITECTURES = ["resnet50d", "vit_base_patch16_224", "convnext_tiny"]
 
 
-@pytest.fixture(scope="module", params=ARCHITECTURES)
+@pytest.fixture(
+    scope="module",
+    params=[pytest.param(name, marks=[] if name == "resnet50d" else [pytest.mark.slow]) for name in ARCHITECTURES],
+)
 def case(request, tmp_path_factory):
     """(architecture, folder, timm reference holding the folder's weights, input batch)."""
     architecture = request.param
@@ -203,6 +206,7 @@ def training_arguments(output_dir):
     )
 
 
+@pytest.mark.slow
 def test_trainer_reduces_the_loss_and_resumes_from_its_checkpoint(case, tmp_path):
     architecture, folder, reference, _ = case
     images = torch.randn(4, *reference.pretrained_cfg["input_size"], generator=torch.Generator().manual_seed(0))

@@ -33,6 +33,13 @@ INSTALLED = transformers.__version__  # the newest end: the template's own
 # Under the venv (CI creates .venv afresh only when it is missing), or where the variable says.
 CACHE = Path(os.environ.get("TIMM_HUB_TEMPLATE_COMPAT_CACHE") or Path(sys.prefix) / "timm-hub-template-compat")
 CHECK = Path(__file__).resolve().parent / "check_compat.py"
+# README, "Versions": each card's timm floor, and for two of them the release before it with what it lacks (the
+# fallback's floor, 1.0.3, is the oldest 1.0.x on PyPI: there is no 1.0.x before it). resnet10t is a ResNet, as
+# the README's resnet50d. 1.0.22 lacks both `attn_layer` and `DiffParallelScalingBlock`; the import fails first.
+FLOORS = {"resnet10t": "1.0.8", "vit_tiny_patch16_224": "1.0.23", "vit_tiny_r_s16_p8_224": "1.0.3"}
+BEFORE_FLOORS = {"resnet10t": ("1.0.7", "channels"), "vit_tiny_patch16_224": ("1.0.22", "DiffParallelScalingBlock")}
+
+pytestmark = pytest.mark.slow  # pip installs and a fresh process per version
 
 
 def install(*packages: str) -> Path:
@@ -170,6 +177,20 @@ def test_loads_exactly_under_the_timm_floor_of_its_card(folders, architecture, t
     if site:
         assert Path(report["timm_path"]).is_relative_to(site)
     assert_loads_exactly({**report["repos"][architecture], "timm_version": report["timm"]}, architecture)
+
+
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
+def test_card_floor_is_the_readmes(folders, architecture):
+    assert card_floor(folders[architecture]) == FLOORS[architecture]
+
+
+@pytest.mark.parametrize("architecture", BEFORE_FLOORS)
+def test_the_release_before_the_floor_fails(folders, architecture, tmp_path):
+    before, missing = BEFORE_FLOORS[architecture]
+    site = install(f"timm=={before}")
+    report = run_check({architecture: folders[architecture]}, tmp_path, site)
+    assert report["timm"] == before and Path(report["timm_path"]).is_relative_to(site)
+    assert missing in report["repos"][architecture].get("error", ""), report["repos"][architecture]
 
 
 def test_card_requirements_are_the_tested_ranges(folders):

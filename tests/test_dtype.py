@@ -6,6 +6,7 @@ import pytest
 import timm
 import torch
 from safetensors import safe_open
+from safetensors.torch import load_file
 from support import bake, save_timm_checkpoint
 from timm.models import load_state_dict
 from transformers import AutoModelForImageClassification
@@ -34,6 +35,29 @@ def test_weights_are_published_in_the_dtype_and_match_timm_cast_to_it(tmp_path, 
     assert f"- **Weights dtype:** {dtype}" in (folder / "README.md").read_text()
     upcast = AutoModelForImageClassification.from_pretrained(folder, trust_remote_code=True, dtype=torch.float32)
     assert upcast.dtype == torch.float32
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_random_weights_are_timms_seed_0_initialisation_in_the_dtype(tmp_path, dtype):
+    """README: `random` is timm's initialisation with seed 0, and random weights are initialised in the dtype."""
+    from timm_hub_template import batch
+
+    torch.manual_seed(1234)  # whatever state the process is in, the published weights are seed 0's
+    folder = batch.generate(ARCHITECTURE, tmp_path, weights="random", dtype=dtype, git_init="no")
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(getattr(torch, dtype))
+    try:
+        torch.manual_seed(0)
+        expected = timm.create_model(ARCHITECTURE).state_dict()
+    finally:
+        torch.set_default_dtype(previous)
+    saved = {
+        key.removeprefix("timm_model."): tensor for key, tensor in load_file(folder / "model.safetensors").items()
+    }
+    assert set(saved) == set(expected)
+    for key, tensor in expected.items():
+        assert saved[key].dtype == tensor.dtype, key
+        assert torch.equal(saved[key], tensor), key
 
 
 def test_the_giant_generates_on_the_meta_device(tmp_path):

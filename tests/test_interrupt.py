@@ -1,5 +1,6 @@
-"""Issue 13: an interrupted run (Ctrl-C or SIGTERM to cookiecutter's process group) never leaves a folder that looks
-complete: no folder when the run created it, or one holding GENERATION_INCOMPLETE.txt.
+"""Issues 13 and 21: an interrupted run (Ctrl-C or SIGTERM to cookiecutter's process group) never leaves a folder
+that looks complete: no folder when the run created it, and with -f into an existing folder one holding
+GENERATION_INCOMPLETE.txt (at every moment), or, interrupted while committing, no half-made .git.
 
 Each case starts the cookiecutter command line, waits until the generation reaches a moment (a file appears in
 the folder), then signals the whole process group, as a terminal's Ctrl-C or a scheduler's SIGTERM does.
@@ -32,6 +33,7 @@ def interruptible_children():
 
 
 def start(output_dir, *variables):
+    """The command line, with a modules cache of its own: the verification's first load copies the code there."""
     command = [sys.executable, "-m", "cookiecutter", "--no-input", "-o", str(output_dir), str(TEMPLATE_DIR)]
     return subprocess.Popen(
         [*command, f"architecture={ARCHITECTURE}", "weights=random", *variables],
@@ -39,55 +41,76 @@ def start(output_dir, *variables):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env={**os.environ, "HF_MODULES_CACHE": str(output_dir / "modules")},
     )
 
 
-def wait_for(path, process, timeout=300.0):
+def wait_for(pattern, output_dir, process, timeout=300.0):
+    """Until a file matching `pattern` (a glob under `output_dir`) exists."""
     deadline = time.monotonic() + timeout
-    while not path.exists():
-        assert process.poll() is None, f"finished before {path.name} appeared: {process.communicate()}"
-        assert time.monotonic() < deadline, f"{path.name} did not appear"
+    while not any(output_dir.glob(pattern)):
+        assert process.poll() is None, f"finished before {pattern} appeared: {process.communicate()}"
+        assert time.monotonic() < deadline, f"{pattern} did not appear"
         time.sleep(0.01)
 
 
-def assert_not_complete_looking(folder):
-    """No folder, or one that says it is incomplete."""
-    if folder.exists():
-        assert (folder / INCOMPLETE_MARKER.name).read_text() == INCOMPLETE_MARKER.text, sorted(os.listdir(folder))
+RENDERING = f"{FOLDER}/modeling_{ARCHITECTURE}.py"
+WEIGHTS = f"{FOLDER}/model.safetensors"
+PROCESSOR = f"{FOLDER}/preprocessor_config.json"  # saving the processor, counting stats
+CARD = f"{FOLDER}/README.md"  # the card written, the verification about to start
+VERIFYING = f"modules/**/modeling_{ARCHITECTURE}.py"  # the verification's first load through the Auto classes
+MOMENTS = [
+    (signal.SIGINT, RENDERING),
+    (signal.SIGINT, WEIGHTS),
+    (signal.SIGINT, PROCESSOR),
+    (signal.SIGINT, CARD),
+    (signal.SIGINT, VERIFYING),
+    (signal.SIGTERM, WEIGHTS),
+    (signal.SIGTERM, VERIFYING),
+]
+QUICK = [(signal.SIGINT, WEIGHTS), (signal.SIGINT, VERIFYING)]  # the others are marked slow
+MOMENTS = [pytest.param(*moment, marks=[] if moment in QUICK else [pytest.mark.slow]) for moment in MOMENTS]
 
 
-@pytest.mark.parametrize(
-    ("sent", "moment"),
-    [
-        (signal.SIGINT, f"modeling_{ARCHITECTURE}.py"),  # rendering the templates
-        (signal.SIGINT, "model.safetensors"),  # saving the weights
-        (signal.SIGINT, "preprocessor_config.json"),  # saving the processor, counting stats
-        (signal.SIGINT, "README.md"),  # verifying
-        (signal.SIGTERM, "model.safetensors"),
-        (signal.SIGTERM, "README.md"),
-    ],
-)
-def test_interrupt_leaves_no_finished_looking_folder(tmp_path, sent, moment):
+@pytest.mark.parametrize(("sent", "moment"), MOMENTS)
+def test_interrupt_leaves_no_folder_where_the_run_created_it(tmp_path, sent, moment):
     process = start(tmp_path, "git_init=no")
-    wait_for(tmp_path / FOLDER / moment, process)
+    wait_for(moment, tmp_path, process)
     os.killpg(process.pid, sent)
     _, stderr = process.communicate(timeout=300)
     assert process.returncode != 0, stderr[-2000:]
-    assert_not_complete_looking(tmp_path / FOLDER)
+    assert not (tmp_path / FOLDER).exists(), sorted(os.listdir(tmp_path / FOLDER))
 
 
-def test_interrupt_into_an_existing_folder_leaves_it_marked_incomplete(tmp_path):
+@pytest.mark.parametrize(("sent", "moment"), MOMENTS)
+def test_interrupt_into_an_existing_folder_leaves_it_marked_incomplete(tmp_path, sent, moment):
     """With -f into a folder it did not create, cookiecutter removes nothing: the folder says it is incomplete."""
     folder = tmp_path / FOLDER
     folder.mkdir()
     (folder / "notes.txt").write_text("mine")
     process = start(tmp_path, "git_init=no", "-f")
-    wait_for(folder / "model.safetensors", process)
-    os.killpg(process.pid, signal.SIGINT)
-    process.communicate(timeout=300)
-    assert process.returncode != 0
+    wait_for(moment, tmp_path, process)
+    os.killpg(process.pid, sent)
+    _, stderr = process.communicate(timeout=300)
+    assert process.returncode != 0, stderr[-2000:]
     assert (folder / "notes.txt").read_text() == "mine"
-    assert (folder / INCOMPLETE_MARKER.name).exists()
+    assert (folder / INCOMPLETE_MARKER.name).read_text() == INCOMPLETE_MARKER.text, sorted(os.listdir(folder))
+
+
+@pytest.mark.slow
+def test_interrupt_while_committing_leaves_no_half_made_git_repository(tmp_path):
+    """git_init=yes, -f into an existing folder, Ctrl-C once `git init` has made .git: the verified files stay,
+    .git goes (README: "a half-made `.git` is removed")."""
+    folder = tmp_path / FOLDER
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine")
+    process = start(tmp_path, "git_init=yes", "-f")
+    wait_for(f"{FOLDER}/.git", tmp_path, process)
+    os.killpg(process.pid, signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=300)
+    assert "interrupted" in stdout + stderr, stderr[-2000:]  # the signal reached the run, whatever its exit code
+    assert (folder / "notes.txt").read_text() == "mine"
+    assert not (folder / ".git").exists(), sorted(os.listdir(folder / ".git"))
 
 
 def test_a_finished_run_has_no_marker(tmp_path):

@@ -28,6 +28,8 @@ from transformers import AutoImageProcessor, AutoModelForImageClassification, pi
 
 from timm_hub_template import batch
 
+pytestmark = pytest.mark.slow  # trains a model first
+
 ARCHITECTURE = "vit_tiny_patch16_224"
 CLASSES = ["circle", "square", "stripes"]
 

@@ -185,6 +185,7 @@ def template_checkout(destination):
     return destination
 
 
+@pytest.mark.slow
 def test_cruft_update_takes_template_changes_and_pushes_nothing(tmp_path, hub, isolated_git_config):
     template = template_checkout(tmp_path / "template")
     projects = tmp_path / "projects"

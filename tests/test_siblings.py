@@ -48,6 +48,7 @@ def test_one_modeling_file_per_timm_class(tmp_path, model_class):
         assert choices == [line for line in base_config.read_text().splitlines() if "_CHOICES = " in line]
 
 
+@pytest.mark.slow
 def test_sibling_reach_of_a_class_is_reported_with_reasons():
     result = reach_class("timm.models.convnext:ConvNeXt", logits=1, same_code=False)
     assert result.base == class_architectures("timm.models.convnext:ConvNeXt")[0]

@@ -4,6 +4,10 @@ Batch mode imports torch, timm and transformers once for all of them; each gener
 the Auto classes and requires logits, pooled features and processed pixels equal to timm's (the export's check).
 The representatives are the smallest architecture (by parameters) of each module, listed in
 family_representatives.json; the first test keeps that list complete as timm adds modules.
+
+A family is generated when a test first asks for it, so `pytest tests/test_zoo.py -k resnet` generates only
+that one. A sample of families is also checked without the product's verdict: `check_folder.py`, in a fresh
+process, compares the folder with `torch.manual_seed(0); timm.create_model(name)` (the promised random weights).
 """
 
 import ast
@@ -13,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import timm
+from support import check_folder
 from timm.models import model_entrypoint
 
 from timm_hub_template import batch
@@ -34,19 +39,43 @@ def test_representatives_cover_every_timm_model_module():
 
 @pytest.fixture(scope="module")
 def outcomes(tmp_path_factory):
-    results = batch.run(
-        list(REPRESENTATIVES.values()), tmp_path_factory.mktemp("zoo"), weights="random", git_init="no"
-    )
-    print(batch.summary(results))
-    return {outcome.architecture: outcome for outcome in results}
+    """module -> batch mode's outcome for its representative, generated on first use and kept for the module."""
+    out = tmp_path_factory.mktemp("zoo")
+    generated = {}
+
+    class Outcomes:
+        def __getitem__(self, module):
+            if module not in generated:
+                [generated[module]] = batch.run([REPRESENTATIVES[module]], out, weights="random", git_init="no")
+            return generated[module]
+
+    return Outcomes()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("module", sorted(REPRESENTATIVES))
 def test_family_generates_and_matches_timm(outcomes, module):
-    outcome = outcomes[REPRESENTATIVES[module]]
+    outcome = outcomes[module]
     assert outcome.ok, outcome.error
     assert (outcome.folder / "model.safetensors").is_file()
     assert (outcome.folder / "config.json").is_file()
+
+
+# A CNN with BatchNorm, a ViT, a hybrid CNN/attention model (the aligned-copy case), a fallback architecture and a
+# head holding a BatchNorm: independent of the product's own verification.
+PARITY_SAMPLE = ["resnet", "vision_transformer", "maxxvit", "vision_transformer_hybrid", "levit"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("module", PARITY_SAMPLE)
+def test_family_sample_matches_timms_seed_0_model_in_a_fresh_process(outcomes, module):
+    outcome = outcomes[module]
+    assert outcome.ok, outcome.error
+    report = check_folder(outcome.folder, REPRESENTATIVES[module], "seed:0")
+    assert report["logits_equal"], report["logits_max_abs_diff"]
+    assert report["pooled_equal"], report["pooled_max_abs_diff"]
+    assert report["pixels_equal"]
+    assert report["pipeline_label"] == report["argmax_label"]
 
 
 ALLOWED_IMPORTS = {"torch", "timm", "transformers"} | set(sys.stdlib_module_names)
@@ -62,9 +91,10 @@ def imported_modules(path: Path) -> set[str]:
     return modules
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("module", sorted(REPRESENTATIVES))
 def test_generated_code_imports_only_torch_timm_transformers_and_stdlib(outcomes, module):
-    outcome = outcomes[REPRESENTATIVES[module]]
+    outcome = outcomes[module]
     assert outcome.ok, outcome.error
     files = sorted(outcome.folder.glob("*.py"))
     assert len(files) == 3
@@ -73,8 +103,9 @@ def test_generated_code_imports_only_torch_timm_transformers_and_stdlib(outcomes
     assert not [path.name for path in outcome.folder.iterdir() if path.suffix in (".bin", ".pth", ".pt", ".pkl")]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("module", sorted(REPRESENTATIVES))
 def test_generated_code_is_ruff_clean(outcomes, module):
-    outcome = outcomes[REPRESENTATIVES[module]]
+    outcome = outcomes[module]
     assert outcome.ok, outcome.error
     assert ruff_problems(outcome.folder) == []

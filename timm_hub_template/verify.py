@@ -269,6 +269,8 @@ def verify_custom_code(project_dir: Path, answers: Answers, reference: Reference
     checked = ["pooled features"]
     if answers.has_head:
         classifier = load(AutoModelForImageClassification)
+        if answers.labels and classifier.config.id2label != dict(enumerate(answers.labels)):
+            raise ExportError("the saved folder's id2label is not the labels in their order")
         with torch.inference_mode():
             require_saved_equal(
                 "logits", classifier.timm_model.forward_head(outputs.last_hidden_state), reference.logits

@@ -1,0 +1,151 @@
+"""Issue 21: the verification refuses a folder that is not timm's model, for each check it makes.
+
+One folder is generated (random weights), then each test hands `verify_folder` a copy with one thing broken: a
+weight one float step away (no tolerance), a weight of the head only, a missing or an extra tensor, a tensor of
+another shape, a changed `crop_pct`, a shifted label map. The reference it compares with is built here from timm
+(`torch.manual_seed(0); timm.create_model(...)`, README: "timm's initialisation with seed 0"), not by the product.
+"""
+
+import json
+import shutil
+
+import pytest
+import timm
+import torch
+from safetensors.torch import load_file, save_file
+
+from timm_hub_template import batch
+from timm_hub_template.errors import ExportError
+from timm_hub_template.verify import Reference, verify_folder
+
+ARCHITECTURE = "mobilenetv3_small_050"
+HEAD = "timm_model.classifier.weight"
+STEM = "timm_model.conv_stem.weight"
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory):
+    """(folder, answers) of one generation with random weights."""
+    out = tmp_path_factory.mktemp("verified")
+    folder = batch.generate(ARCHITECTURE, out, weights="random", git_init="no")
+    answers = batch.parse_answers(batch.render_context({"architecture": ARCHITECTURE, "weights": "random"}, out))
+    return folder, answers
+
+
+@pytest.fixture(scope="module")
+def reference():
+    """timm's outputs with the promised random weights, computed here from timm alone."""
+    torch.manual_seed(0)
+    model = timm.create_model(ARCHITECTURE).eval()
+    pixel_values = torch.randn(1, 3, 224, 224, generator=torch.Generator().manual_seed(5))
+    with torch.inference_mode():
+        logits = model(pixel_values)
+        pre_logits = model.forward_head(model.forward_features(pixel_values), pre_logits=True)
+    return Reference(pixel_values, logits, pre_logits)
+
+
+@pytest.fixture
+def copy(generated, tmp_path):
+    folder, _ = generated
+    return shutil.copytree(folder, tmp_path / folder.name)
+
+
+def rewrite_weights(folder, change):
+    path = folder / "model.safetensors"
+    tensors = load_file(path)
+    change(tensors)
+    save_file(tensors, str(path), metadata={"format": "pt"})
+
+
+def one_step_up(tensors, key, count=1):
+    """The first `count` elements of `key` moved to the next float32 value: the smallest change a weight can have."""
+    tensor = tensors[key].clone()
+    flat = tensor.view(-1)
+    flat[:count] = torch.nextafter(flat[:count], torch.tensor(float("inf")))
+    tensors[key] = tensor
+
+
+def test_the_untouched_folder_passes(generated, reference, copy):
+    _, answers = generated
+    assert verify_folder(copy, answers, reference) == ["logits", "pooled features", "processor pixels"]
+
+
+def test_a_reference_of_another_seed_is_refused(generated, reference, copy):
+    """The verification's reference is what the folder must equal: timm's seed 1 is not the folder's seed 0."""
+    _, answers = generated
+    torch.manual_seed(1)
+    other = timm.create_model(ARCHITECTURE).eval()
+    with torch.inference_mode():
+        logits = other(reference.pixel_values)
+        pre_logits = other.forward_head(other.forward_features(reference.pixel_values), pre_logits=True)
+    with pytest.raises(ExportError, match="pooled features of the saved folder differ"):
+        verify_folder(copy, answers, Reference(reference.pixel_values, logits, pre_logits))
+
+
+def test_a_backbone_weight_one_float_step_away_is_refused(generated, reference, copy):
+    _, answers = generated
+    rewrite_weights(copy, lambda tensors: one_step_up(tensors, STEM))
+    with pytest.raises(ExportError, match="pooled features of the saved folder differ from timm's"):
+        verify_folder(copy, answers, reference)
+
+
+def test_a_head_weight_one_float_step_away_is_refused(generated, reference, copy):
+    """The pooled features are still equal: only the logits check sees the head (class 0's row, one step each:
+    a single element may meet a pooled feature that is zero)."""
+    _, answers = generated
+    rewrite_weights(copy, lambda tensors: one_step_up(tensors, HEAD, count=tensors[HEAD].shape[1]))
+    with pytest.raises(ExportError, match="logits of the saved folder differ from timm's"):
+        verify_folder(copy, answers, reference)
+
+
+def test_a_missing_tensor_is_refused(generated, reference, copy):
+    _, answers = generated
+    rewrite_weights(copy, lambda tensors: tensors.pop("timm_model.bn1.running_var"))
+    with pytest.raises(ExportError, match="did not load the saved weights as they are.*missing_keys"):
+        verify_folder(copy, answers, reference)
+
+
+def test_a_missing_head_tensor_is_refused(generated, reference, copy):
+    """The features model has no head: the classifier's load is what finds it missing."""
+    _, answers = generated
+    rewrite_weights(copy, lambda tensors: tensors.pop("timm_model.classifier.bias"))
+    with pytest.raises(ExportError, match="AutoModelForImageClassification did not load.*missing_keys"):
+        verify_folder(copy, answers, reference)
+
+
+def test_an_extra_tensor_is_refused(generated, reference, copy):
+    _, answers = generated
+    rewrite_weights(copy, lambda tensors: tensors.update({"timm_model.extra": torch.zeros(3)}))
+    with pytest.raises(ExportError, match="did not load the saved weights as they are.*unexpected_keys"):
+        verify_folder(copy, answers, reference)
+
+
+def test_a_tensor_of_another_shape_is_refused(generated, reference, copy):
+    _, answers = generated
+    rewrite_weights(copy, lambda tensors: tensors.update({HEAD: tensors[HEAD][:, :-1].contiguous()}))
+    with pytest.raises((ExportError, RuntimeError)):
+        verify_folder(copy, answers, reference)
+
+
+def test_a_changed_crop_pct_is_refused(generated, reference, copy):
+    _, answers = generated
+    path = copy / "preprocessor_config.json"
+    config = json.loads(path.read_text())
+    assert config["crop_pct"] == timm.create_model(ARCHITECTURE, pretrained=False).pretrained_cfg["crop_pct"]
+    config["crop_pct"] = 0.9
+    path.write_text(json.dumps(config))
+    with pytest.raises(ExportError, match="image-processor pixels of the saved folder differ from timm's"):
+        verify_folder(copy, answers, reference)
+
+
+def test_a_shifted_label_map_is_refused(generated, reference, copy):
+    _, answers = generated
+    path = copy / "config.json"
+    config = json.loads(path.read_text())
+    names = timm.data.ImageNetInfo().label_descriptions()
+    assert [config["id2label"][str(index)] for index in range(1000)] == names  # ImageNet's names, in timm's order
+    config["id2label"] = {str(index): names[(index + 1) % 1000] for index in range(1000)}
+    config["label2id"] = {name: int(index) for index, name in config["id2label"].items()}
+    path.write_text(json.dumps(config))
+    with pytest.raises(ExportError, match="label"):
+        verify_folder(copy, answers, reference)
