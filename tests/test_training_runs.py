@@ -22,6 +22,7 @@ from training_run import create_model_like_train_py, photo, timm_reference, trai
 from transformers import AutoImageProcessor, AutoModelForImageClassification
 
 RUN = "output/train/20261201-run"  # train.py's --output/--experiment layout
+pytestmark = pytest.mark.slow  # trains a model per run
 
 
 def publish(training_dir, *variables, check=True):

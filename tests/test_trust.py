@@ -152,6 +152,7 @@ def test_train_py_class_maps_are_still_read(home):
         assert parsed.labels_file == (project / "data" / "classes.txt").resolve()
 
 
+@pytest.mark.slow
 def test_a_declined_class_map_is_said_once_and_published_unnamed(home, tmp_path):
     project = home / "project"
     crafted_checkpoint(project / "model_best.pth.tar", 1, class_map="~/.cache/huggingface/token")
@@ -170,6 +171,7 @@ def test_a_declined_class_map_is_said_once_and_published_unnamed(home, tmp_path)
 # --- 2. -f publishes only the run's files ---------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_overwrite_keeps_the_users_files_out_of_the_commit_and_the_push(tmp_path, hub):
     folder = tmp_path / FOLDER
     (folder / "private").mkdir(parents=True)
@@ -208,6 +210,7 @@ def assert_complete(folder):
     assert {"config.json", "model.safetensors", "README.md"} <= {path.name for path in folder.iterdir()}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shell_output", ["| true", "| head -1", "> /dev/full"])
 def test_a_failing_stdout_never_deletes_the_verified_folder(tmp_path, shell_output):
     command = (
@@ -256,6 +259,7 @@ def silent_hub():
     hub.close()
 
 
+@pytest.mark.slow
 def test_a_hub_that_never_answers_times_out_and_keeps_the_folder(tmp_path, silent_hub):
     env = {"HF_ENDPOINT": silent_hub.url, "HF_TOKEN": "hf_test", "HF_HUB_OFFLINE": "0"}
     result = run(tmp_path, "push_to_hub=yes", "hub_owner=acme", "push_timeout=1", env=env, timeout=240)
@@ -265,6 +269,7 @@ def test_a_hub_that_never_answers_times_out_and_keeps_the_folder(tmp_path, silen
     assert_complete(tmp_path / FOLDER)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sent", [signal.SIGINT, signal.SIGTERM])
 def test_an_interrupt_while_pushing_keeps_the_verified_folder(tmp_path, silent_hub, sent):
     env = {**os.environ, "HF_ENDPOINT": silent_hub.url, "HF_TOKEN": "hf_test", "HF_HUB_OFFLINE": "0"}
@@ -384,6 +389,7 @@ def test_checkpoint_errors_say_what_is_wrong(tmp_path):
     assert "\x1b" not in message and "\\x1b[31mevil" in message
 
 
+@pytest.mark.slow
 def test_a_tampered_config_naming_an_unknown_component_is_one_line(tmp_path):
     """Nested config values name components too (ByobNet's block dataclasses): an unknown name is one ValueError
     listing the valid ones, never a lookup of something else."""
@@ -436,6 +442,7 @@ def test_an_interrupt_as_soon_as_the_folder_exists_leaves_no_folder(tmp_path, se
     assert not folder.exists()
 
 
+@pytest.mark.slow
 def test_an_early_interrupt_with_overwrite_leaves_the_users_folder_as_it_was(tmp_path):
     folder = tmp_path / FOLDER
     folder.mkdir()
@@ -451,6 +458,7 @@ def test_an_early_interrupt_with_overwrite_leaves_the_users_folder_as_it_was(tmp
     assert (folder / "notes.txt").read_text() == "mine"
 
 
+@pytest.mark.slow
 def test_two_runs_into_one_folder_take_turns(tmp_path):
     folder = tmp_path / FOLDER
     folder.mkdir()
