@@ -103,8 +103,8 @@ def test_pipeline_top_label_is_the_logits_argmax(baked):
 
 def test_config_names_the_imagenet_classes_in_timms_order(baked):
     _, folder, _ = baked
-    id2label = json.loads((Path(folder) / "config.json").read_text())["id2label"]
-    assert [id2label[str(index)] for index in range(len(id2label))] == timm.data.ImageNetInfo().label_descriptions()
+    label_names = json.loads((Path(folder) / "config.json").read_text())["label_names"]
+    assert label_names == timm.data.ImageNetInfo().label_descriptions()
 
 
 def test_custom_code_loads_without_a_model_type_warning(baked):

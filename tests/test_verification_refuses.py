@@ -19,8 +19,8 @@ from timm_hub_template.errors import ExportError
 from timm_hub_template.verify import Reference, verify_folder
 
 ARCHITECTURE = "mobilenetv3_small_050"
-HEAD = "timm_model.classifier.weight"
-STEM = "timm_model.conv_stem.weight"
+HEAD = "classifier.weight"
+STEM = "conv_stem.weight"
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +100,7 @@ def test_a_head_weight_one_float_step_away_is_refused(generated, reference, copy
 
 def test_a_missing_tensor_is_refused(generated, reference, copy):
     _, answers = generated
-    rewrite_weights(copy, lambda tensors: tensors.pop("timm_model.bn1.running_var"))
+    rewrite_weights(copy, lambda tensors: tensors.pop("bn1.running_var"))
     with pytest.raises(ExportError, match="did not load the saved weights as they are.*missing_keys"):
         verify_folder(copy, answers, reference)
 
@@ -108,14 +108,14 @@ def test_a_missing_tensor_is_refused(generated, reference, copy):
 def test_a_missing_head_tensor_is_refused(generated, reference, copy):
     """The features model has no head: the classifier's load is what finds it missing."""
     _, answers = generated
-    rewrite_weights(copy, lambda tensors: tensors.pop("timm_model.classifier.bias"))
+    rewrite_weights(copy, lambda tensors: tensors.pop("classifier.bias"))
     with pytest.raises(ExportError, match="AutoModelForImageClassification did not load.*missing_keys"):
         verify_folder(copy, answers, reference)
 
 
 def test_an_extra_tensor_is_refused(generated, reference, copy):
     _, answers = generated
-    rewrite_weights(copy, lambda tensors: tensors.update({"timm_model.extra": torch.zeros(3)}))
+    rewrite_weights(copy, lambda tensors: tensors.update({"extra": torch.zeros(3)}))
     with pytest.raises(ExportError, match="did not load the saved weights as they are.*unexpected_keys"):
         verify_folder(copy, answers, reference)
 
@@ -143,9 +143,8 @@ def test_a_shifted_label_map_is_refused(generated, reference, copy):
     path = copy / "config.json"
     config = json.loads(path.read_text())
     names = timm.data.ImageNetInfo().label_descriptions()
-    assert [config["id2label"][str(index)] for index in range(1000)] == names  # ImageNet's names, in timm's order
-    config["id2label"] = {str(index): names[(index + 1) % 1000] for index in range(1000)}
-    config["label2id"] = {name: int(index) for index, name in config["id2label"].items()}
+    assert config["label_names"] == names  # ImageNet's names, in timm's order (timm's field; id2label once loaded)
+    config["label_names"] = names[1:] + names[:1]
     path.write_text(json.dumps(config))
     with pytest.raises(ExportError, match="label"):
         verify_folder(copy, answers, reference)
