@@ -107,11 +107,12 @@ def generate_repository(cookiecutter: dict[str, Any]) -> str:
     transformers are imported once per run); the post-generation hook reports the one-line error ("" on success)."""
     from timm_hub_template.generate import hook_outcome
 
+    try:
+        project_dir = cookiecutter_run.hook_working_directory()
+    except cookiecutter_run.CookiecutterChanged as problem:
+        return str(problem)
     return hook_outcome(
-        public_context(cookiecutter),
-        cookiecutter_run.hook_working_directory(),
-        cookiecutter_run.cruft_update(),
-        cookiecutter_run.invocation_dir(),
+        public_context(cookiecutter), project_dir, cookiecutter_run.cruft_update(), cookiecutter_run.invocation_dir()
     )
 
 
@@ -129,7 +130,10 @@ def validation_error(context: dict[str, Any]) -> str:
     from timm_hub_template.answers import error
     from timm_hub_template.generate import INCOMPLETE_MARKER
 
-    folder = cookiecutter_run.hook_working_directory()
+    try:
+        folder = cookiecutter_run.hook_working_directory()
+    except cookiecutter_run.CookiecutterChanged as problem:
+        return str(problem)
     run = cookiecutter_run.current()
     cookiecutter_run.lock_folder(folder, announce=lambda line: print(line, file=sys.stderr, flush=True))
     if run is not None and run.created and run.folder == folder and folder.name != INVALID_FOLDER:
@@ -165,7 +169,10 @@ def project_folder(repo_name: str) -> str:
 
     # Without the template's packages the pre-generation hook stops the run with the line that names them.
     folder = INVALID_FOLDER if dependencies.missing() or repo_name_error(repo_name) else repo_name
-    cookiecutter_run.begin(folder)
+    try:
+        cookiecutter_run.begin(folder)
+    except cookiecutter_run.CookiecutterChanged as problem:
+        raise SystemExit(f"Error: {problem}") from None  # before any folder exists: one line, no traceback
     return folder
 
 
