@@ -177,3 +177,18 @@ def test_verification_names_each_loader_that_differs(folder, tmp_path, edit, fai
     with pytest.raises(LoaderError) as error:
         verify_folder(broken, answers, reference)
     assert set(error.value.failures) == failing
+
+
+def test_timm_builds_the_published_model_where_its_entrypoint_builds_another_for_pretrained(tmp_path):
+    """fbnetc_100's entrypoint sets `bn_eps=1e-3` only when `pretrained=True` (for its TF-trained weights), and timm
+    loads a Hub repository with `pretrained=True`: random weights state the BatchNorm eps they were built with, so
+    timm builds the same model as `torch.manual_seed(0); timm.create_model("fbnetc_100")`."""
+    folder = bake(tmp_path, architecture="fbnetc_100", weights="random", git_init="no")
+    assert json.loads((folder / "config.json").read_text())["model_args"] == {"bn_eps": 1e-05}
+    loaded = timm.create_model(f"local-dir:{folder}", pretrained=True).eval()
+    torch.manual_seed(0)
+    expected = timm.create_model("fbnetc_100").eval()
+    assert all(module.eps == 1e-05 for module in loaded.modules() if isinstance(module, torch.nn.BatchNorm2d))
+    pixels = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        assert torch.equal(loaded(pixels), expected(pixels))

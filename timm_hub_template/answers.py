@@ -167,6 +167,8 @@ def _parse(frozen_context: str, base_dir: str) -> Answers:
         _raise(checkpoints.training_args_error(training, checkpoint.path.name))
         architecture = _trained_architecture(training, architecture, checkpoint.path)
     model_args = {**checkpoints.model_args_of(training), **_json_object(context, "model_args")}
+    if weights != "pretrained":
+        model_args = {**pretrained_only_defaults(architecture), **model_args}
     default = _inspect(architecture, None, "{}")
     _check_model_args(default, model_args, architecture)
     labels, labels_source, labels_file = _labels(context.get("labels", "").strip(), base)
@@ -218,6 +220,24 @@ def _parse(frozen_context: str, base_dir: str) -> Answers:
         labels_file=labels_file,
         **flags,
     )
+
+
+# What a timm entrypoint sets only when `pretrained=True` (fbnetc_100: `kwargs.setdefault('bn_eps', 1e-3)` for its
+# TF-trained weights), at the value the entrypoint builds with otherwise (torch's BatchNorm default). A repository of
+# other weights states it in its model arguments, or `timm.create_model("hf-hub:...", pretrained=True)` would build
+# the pretrained variant.
+WITHOUT_PRETRAINED = {"bn_eps": 1e-5}
+
+
+def pretrained_only_defaults(architecture: str) -> dict[str, Any]:
+    """The `WITHOUT_PRETRAINED` arguments the architecture's entrypoint sets under `if pretrained:`."""
+    import inspect
+
+    from timm.models import model_entrypoint, split_model_name_tag
+
+    source = inspect.getsource(model_entrypoint(split_model_name_tag(architecture)[0]))
+    names = re.findall(r"if pretrained:\s*(?:#[^\n]*\n\s*)*kwargs\.setdefault\(['\"](\w+)['\"]", source)
+    return {name: WITHOUT_PRETRAINED[name] for name in names if name in WITHOUT_PRETRAINED}
 
 
 def resolve_user_path(value: str, base_dir: Path) -> Path:
