@@ -30,6 +30,8 @@ EDITS = [
     ),
     pytest.param("mixnet_m", "mixnet_l", {"channel_multiplier": 1.3}, marks=pytest.mark.slow),
     pytest.param("mobilenetv2_100", "mobilenetv2_140", {"channel_multiplier": 1.4}, marks=pytest.mark.slow),
+    # timm's head is `max(1280, round_chs_fn(1280))`: the same width at 1.0, not at 0.5
+    pytest.param("mobilenetv2_100", "mobilenetv2_050", {"channel_multiplier": 0.5}, marks=pytest.mark.slow),
 ]
 
 
@@ -116,7 +118,9 @@ def test_modeling_file_decodes_with_timms_builders(generated):
     source = (generated("efficientnet_b0") / "modeling_efficientnet_b0.py").read_text()
     assert "from timm.models._efficientnet_builder import decode_arch_def, round_channels" in source
     tree = ast.parse(source)
-    called = {node.func.id for node in ast.walk(tree) if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)}
+    called = {
+        node.func.id for node in ast.walk(tree) if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+    }
     assert {"decode_arch_def", "partial"} <= called
 
 
@@ -187,3 +191,13 @@ def test_every_architecture_of_the_families_has_generator_fields():
             names.add(generator)
             assert spec.generator_arguments == ("block_args", "num_features", "round_chs_fn")
     assert len(names) == 1
+
+
+def test_model_args_name_what_timms_function_takes():
+    """Generator fields are config values, not `model_args`: timm's function for efficientnet_b0 sets
+    `channel_multiplier` itself, so the variable refuses it by name, as before; `bn_eps` it takes."""
+    from test_answers import answers, refusal
+
+    message = refusal(architecture="efficientnet_b0", model_args='{"channel_multiplier": 1.2}')
+    assert "model_args: 'channel_multiplier' is not an argument of timm's EfficientNet" in message
+    assert answers(architecture="efficientnet_b0", model_args='{"bn_eps": 0.001}').model_args == {"bn_eps": 0.001}

@@ -21,6 +21,7 @@ import copy
 import dataclasses
 import functools
 import inspect
+import linecache
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -49,10 +50,11 @@ OVERRIDE = "block_args"
 
 @dataclasses.dataclass
 class GeneratorCalls:
-    """The generator's own calls of `decode_arch_def` and `round_channels`: (arguments, result) each."""
+    """The generator's own calls of `decode_arch_def` and `round_channels`: (arguments, result, the source line
+    of the call) each."""
 
-    decoded: list[tuple[dict[str, Any], Any]] = dataclasses.field(default_factory=list)
-    rounded: list[tuple[dict[str, Any], Any]] = dataclasses.field(default_factory=list)
+    decoded: list[tuple[dict[str, Any], Any, str]] = dataclasses.field(default_factory=list)
+    rounded: list[tuple[dict[str, Any], Any, str]] = dataclasses.field(default_factory=list)
 
 
 @contextmanager
@@ -69,7 +71,7 @@ def record_generator_calls() -> Iterator[GeneratorCalls]:
         yield calls
         return
     watched = {builder.decode_arch_def.__code__: calls.decoded, builder.round_channels.__code__: calls.rounded}
-    pending: dict[Any, tuple[list, dict[str, Any]]] = {}
+    pending: dict[Any, tuple[list, dict[str, Any], str]] = {}
 
     def profile(frame: Any, event: str, value: Any) -> None:
         records = watched.get(frame.f_code)
@@ -79,10 +81,11 @@ def record_generator_calls() -> Iterator[GeneratorCalls]:
             caller = frame.f_back
             if caller is None or caller.f_code.co_name == "__init__" or caller.f_globals.get("__name__") == BUILDER:
                 return
-            pending[frame] = (records, copy.deepcopy(dict(frame.f_locals)))
+            line = linecache.getline(caller.f_code.co_filename, caller.f_lineno)
+            pending[frame] = (records, copy.deepcopy(dict(frame.f_locals)), line)
         elif event == "return" and frame in pending:
-            records, arguments = pending.pop(frame)
-            records.append((arguments, copy.deepcopy(value)))
+            records, arguments, line = pending.pop(frame)
+            records.append((arguments, copy.deepcopy(value), line))
 
     previous = sys.getprofile()
     sys.setprofile(profile)
@@ -179,7 +182,7 @@ def _compact_blocks(block_args: Any, calls: GeneratorCalls) -> dict[str, Any] | 
     constructor's `block_args` (the last such call: a generator may decode more than once)."""
     from timm.models._efficientnet_builder import decode_arch_def
 
-    for arguments, _ in reversed(calls.decoded):
+    for arguments, _, _ in reversed(calls.decoded):
         fields = {"arch_def": arguments["arch_def"], **{key: arguments[key] for key in DECODE_DEFAULTS}}
         if not _json_like(list(fields.values())):
             continue
@@ -189,11 +192,17 @@ def _compact_blocks(block_args: Any, calls: GeneratorCalls) -> dict[str, Any] | 
 
 
 def _head_rule(num_features: int, rounding: dict[str, Any], calls: GeneratorCalls) -> tuple[int, str | None]:
-    """(num_features field, num_features_rounding): the width the generator rounded to get the head's, and how."""
-    for arguments, result in calls.rounded:
+    """(num_features field, num_features_rounding): the width the generator rounded to get the head's, and how.
+
+    `max(1280, round_chs_fn(1280))` (MobileNetV2, TinyNet) is told from `round_chs_fn(1280)` by the source line of
+    the call, where the multiplier does not tell them apart (at 1.0 and above both give the rounded width).
+    """
+    for arguments, result, line in calls.rounded:
         channels = arguments.get("channels")
         if not isinstance(channels, int) or round_with(rounding, channels) != result:
             continue  # rounded with other settings than the model's
+        if "max(" in line and max(channels, result) == num_features:
+            return channels, "max"
         if result == num_features:
             return channels, "round"
         if result < channels == num_features:

@@ -101,12 +101,13 @@ def block_args_of(config):
     if config.block_args is not None:
         return resolve(config.block_args)
     if config.arch_def is None:
-        raise ValueError("The config needs `arch_def` (timm's block strings) or `block_args`.")
+        raise ValueError("Set `arch_def` (timm's block strings) or `block_args`.")
     depth_multiplier = config.depth_multiplier
+    if isinstance(depth_multiplier, list):  # one per stage: a tuple to timm
+        depth_multiplier = tuple(depth_multiplier)
     return decode_arch_def(
         [list(stage) for stage in config.arch_def],
-        # timm takes one multiplier per stage as a tuple
-        tuple(depth_multiplier) if isinstance(depth_multiplier, list) else depth_multiplier,
+        depth_multiplier,
         depth_trunc=config.depth_trunc,
         experts_multiplier=config.experts_multiplier,
         fix_first_last=config.fix_first_last,
@@ -136,7 +137,7 @@ def num_features_of(config):
         return rounded
     if rounding == "max":
         return max(config.num_features, rounded)
-    raise ValueError(f"num_features_rounding must be None, 'round' or 'max', not {rounding!r}.")
+    raise ValueError(f"num_features_rounding: None, 'round' or 'max', not {rounding!r}")
 {%- endif %}
 {%- endif %}
 
