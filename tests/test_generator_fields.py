@@ -201,3 +201,27 @@ def test_model_args_name_what_timms_function_takes():
     message = refusal(architecture="efficientnet_b0", model_args='{"channel_multiplier": 1.2}')
     assert "model_args: 'channel_multiplier' is not an argument of timm's EfficientNet" in message
     assert answers(architecture="efficientnet_b0", model_args='{"bn_eps": 0.001}').model_args == {"bn_eps": 0.001}
+
+
+def test_block_args_override_the_block_strings(generated, tmp_path):
+    """`block_args` (timm's decoded blocks, components tagged) build the model instead of `arch_def`."""
+    from timm.models._efficientnet_builder import decode_arch_def
+
+    from timm_hub_template.introspect import ConfigEncoder
+
+    folder = tmp_path / "override"
+    shutil.copytree(generated("efficientnet_b0"), folder, ignore=shutil.ignore_patterns(".git", "*.safetensors"))
+    values = json.loads((folder / "config.json").read_text())
+    # efficientnet_b1's blocks, as decoded from the block strings of timm's `_gen_efficientnet` with its depth
+    blocks = decode_arch_def([list(stage) for stage in values["arch_def"]], 1.1)
+    values.update(arch_def=None, block_args=ConfigEncoder().encode(blocks))
+    (folder / "config.json").write_text(json.dumps(values, indent=2))
+    config = AutoConfig.from_pretrained(folder, trust_remote_code=True)
+    model = AutoModelForImageClassification.from_config(config, trust_remote_code=True).eval()
+    torch.manual_seed(0)
+    reference = timm.create_model("efficientnet_b1").eval()
+    assert state_shapes(model.timm_model) == state_shapes(reference)
+    model.timm_model.load_state_dict(reference.state_dict())
+    pixels = torch.randn(1, 3, 240, 240, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert torch.equal(model(pixel_values=pixels).logits, reference(pixels))
