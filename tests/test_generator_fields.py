@@ -153,7 +153,7 @@ def test_generator_fields_rebuild_timms_constructor_arguments(architecture):
     """The recorded description, decoded by timm's builders, gives exactly the arguments timm's constructor got."""
     from timm.models._efficientnet_builder import decode_arch_def, round_channels
 
-    with capture_constructor_calls() as capture, record_generator_calls(), torch.device("meta"):
+    with capture_constructor_calls() as capture, record_generator_calls(architecture), torch.device("meta"):
         timm.create_model(architecture)
     spec = inspect_architecture(architecture)
     values = {field.name: field.value for field in spec.fields if field.kind is Kind.GENERATOR}
@@ -179,18 +179,28 @@ def test_generator_fields_rebuild_timms_constructor_arguments(architecture):
         assert round_channels(channels, **settings) == round_chs_fn(channels)
 
 
-def test_every_architecture_of_the_families_has_generator_fields():
-    """One modeling file per class: every EfficientNet and MobileNetV3 architecture has the same generator fields."""
-    names = set()
-    for key in ("timm.models.efficientnet:EfficientNet", "timm.models.mobilenetv3:MobileNetV3"):
-        architectures = class_architectures(key)
-        assert len(architectures) > 30
-        for architecture in architectures[::10]:
+@pytest.mark.slow
+def test_every_architecture_of_the_families_is_compact():
+    """Every architecture of the classes timm builds from block strings has the same generator fields (one modeling
+    file per class), and its block strings rebuild timm's blocks: none needs the `block_args` override."""
+    classes = [
+        "timm.models.efficientnet:EfficientNet",
+        "timm.models.mobilenetv3:MobileNetV3",
+        "timm.models.mobilenetv5:MobileNetV5",
+        "timm.models.mobilenetv5:MobileNetV5Encoder",
+    ]
+    expanded = []
+    for key in classes:
+        names = set()
+        for architecture in class_architectures(key):
             spec = inspect_architecture(architecture)
-            generator = tuple(field.name for field in spec.fields if field.kind is Kind.GENERATOR)
-            names.add(generator)
-            assert spec.generator_arguments == ("block_args", "num_features", "round_chs_fn")
-    assert len(names) == 1
+            values = {field.name: field.value for field in spec.fields if field.kind is Kind.GENERATOR}
+            names.add(tuple(values))
+            if values["arch_def"] is None:
+                expanded.append(architecture)
+        assert len(names) == 1, key
+    assert sum(len(class_architectures(key)) for key in classes) == 157
+    assert expanded == []
 
 
 def test_model_args_name_what_timms_function_takes():

@@ -41,8 +41,6 @@ DECODE_DEFAULTS = {
 # round_channels' settings, as the generators name them (`channel_multiplier`, `channel_divisor`), with defaults.
 ROUNDING = {"multiplier": "channel_multiplier", "divisor": "channel_divisor"}
 ROUND_DEFAULTS = {"channel_multiplier": 1.0, "channel_divisor": 8, "channel_min": None, "round_limit": 0.9}
-# How the head width (`num_features`) follows from the field: as timm's generators compute it.
-NUM_FEATURES_ROUNDING = (None, "round", "max")  # as is, `round_chs_fn(n)`, `max(n, round_chs_fn(n))`
 # The generator fields, in the order a person reads them, then the override.
 FIELDS = ("arch_def", *DECODE_DEFAULTS, *ROUND_DEFAULTS, "num_features", "num_features_rounding")
 OVERRIDE = "block_args"
@@ -58,16 +56,23 @@ class GeneratorCalls:
 
 
 @contextmanager
-def record_generator_calls() -> Iterator[GeneratorCalls]:
-    """Record the calls of timm's `decode_arch_def` and `round_channels` made by the generator functions.
+def record_generator_calls(architecture: str) -> Iterator[GeneratorCalls]:
+    """Record the calls of timm's `decode_arch_def` and `round_channels` made by the generator functions while
+    `architecture` (a timm name without its tag) is created.
 
     A profile function sees each call whichever way it is made (by name, or through the `round_chs_fn` partial),
     without replacing any timm object, so the constructor's arguments stay timm's own. Calls from a constructor
     (`__init__`) or from the block builder are the model rounding its own channels, not the generator: left out.
+    Profiling slows every Python call, so it watches only the entrypoints of modules that decode block strings,
+    and only until the model's construction starts (the generator has made its calls by then).
     """
-    builder = sys.modules.get(BUILDER)
+    import timm.models._efficientnet_builder as builder
+    from timm.models import model_entrypoint
+    from torch.nn import Module
+
     calls = GeneratorCalls()
-    if builder is None:  # no generator-built class has been imported: nothing to record
+    module = sys.modules[model_entrypoint(architecture).__module__]
+    if getattr(module, "decode_arch_def", None) is not builder.decode_arch_def:
         yield calls
         return
     watched = {builder.decode_arch_def.__code__: calls.decoded, builder.round_channels.__code__: calls.rounded}
@@ -76,6 +81,9 @@ def record_generator_calls() -> Iterator[GeneratorCalls]:
     def profile(frame: Any, event: str, value: Any) -> None:
         records = watched.get(frame.f_code)
         if records is None:
+            constructing = event == "call" and frame.f_code.co_name == "__init__"
+            if constructing and isinstance(frame.f_locals.get("self"), Module):
+                sys.setprofile(previous)  # the model's first module is being built
             return
         if event == "call":
             caller = frame.f_back

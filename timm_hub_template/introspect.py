@@ -397,7 +397,7 @@ def inspect_architecture(
     from timm_hub_template.generator_fields import arrange, generator_form, record_generator_calls
 
     name, tag = split_architecture(architecture)
-    with capture_constructor_calls() as capture, record_generator_calls() as generator_calls, torch.device("meta"):
+    with capture_constructor_calls() as capture, record_generator_calls(name) as generator_calls, torch.device("meta"):
         overrides = {} if num_classes is None else {"num_classes": num_classes}
         model = timm.create_model(architecture.strip(), pretrained=False, **json.loads(model_args), **overrides)
     pretrained_cfg = dict(model.pretrained_cfg)
