@@ -53,10 +53,10 @@ def test_layer_fields_offer_what_timm_factories_resolve_and_none_where_optional(
 
 
 def test_partial_arguments_are_config_data():
-    b0, b3 = inspect_architecture("efficientnet_b0"), inspect_architecture("efficientnet_b3")
-    assert field(b0, "round_chs_fn").value == {"__component__": "round_channels", "multiplier": 1.0, "divisor": 8}
-    assert field(b3, "round_chs_fn").value == {"__component__": "round_channels", "multiplier": 1.2, "divisor": 8}
-    assert b0.components == b3.components and b0.imports == b3.imports
+    b0, tf_b0 = inspect_architecture("efficientnet_b0"), inspect_architecture("tf_efficientnet_b0")
+    assert field(b0, "norm_layer").value == {"__component__": "BatchNorm2d"}
+    assert field(tf_b0, "norm_layer").value == {"__component__": "BatchNorm2d", "eps": 0.001}  # timm's bn_eps
+    assert b0.components == tf_b0.components and b0.imports == tf_b0.imports
     spec = inspect_architecture("mobilenetv3_small_100")
     assert field(spec, "se_layer").value == {
         "__component__": "SqueezeExcite",
@@ -64,10 +64,13 @@ def test_partial_arguments_are_config_data():
         "force_act_layer": {"__component__": "ReLU"},
         "rd_round_fn": {"__component__": "round_channels"},
     }
-    # components nested in the block list are tagged, and the list goes through resolve()
-    block_args = field(spec, "block_args")
-    assert block_args.kind is Kind.STRUCTURE
-    assert block_args.value[0][0]["act_layer"] == {"__component__": "ReLU"}
+    # components nested in a block list (the `block_args` override of the generator fields) are tagged
+    from timm.models._efficientnet_builder import decode_arch_def
+
+    block_args = decode_arch_def([list(stage) for stage in field(spec, "arch_def").value])
+    encoded = ConfigEncoder().encode(block_args)
+    assert encoded[0][0]["act_layer"] == {"__component__": "ReLU"}
+    assert field(spec, "block_args").kind is Kind.GENERATOR
 
 
 def test_dataclass_configs_are_tagged_json_with_changed_fields_only():

@@ -463,8 +463,10 @@ def _check_model_args(spec: ArchitectureSpec, model_args: dict[str, Any], archit
     for name, value in model_args.items():
         if name in NOT_MODEL_ARGS:
             raise AnswerError(f"model_args cannot set {name}: {NOT_MODEL_ARGS[name]}")
-    fields = {field.argument_name: field for field in spec.fields}
-    valid = sorted(fields) if spec.explicit else constructor_parameters(spec)
+    # Generator fields (`arch_def`, `channel_multiplier` ...) are not constructor arguments: timm's function takes
+    # them, or refuses them (asked of timm below); the arguments they build are.
+    fields = {field.argument_name: field for field in spec.fields if field.kind is not Kind.GENERATOR}
+    valid = sorted({*fields, *spec.generator_arguments}) if spec.explicit else constructor_parameters(spec)
     for name, value in model_args.items():
         if name not in valid and not _factory_accepts(architecture, name, value):
             raise AnswerError(

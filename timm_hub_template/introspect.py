@@ -63,6 +63,7 @@ class Kind(enum.Enum):
     PLAIN = "plain"  # JSON as it is: `config.x`
     COMPONENT = "component"  # a COMPONENTS key, a tagged dict with arguments, a factory name or None
     STRUCTURE = "structure"  # JSON with tagged components and dataclasses inside: `resolve(config.x)`
+    GENERATOR = "generator"  # timm's generator vocabulary (`arch_def` ...): see generator_fields.py
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,6 +75,7 @@ class Field:
     kind: Kind
     choices: tuple[Any, ...] = ()  # what a component field may name: COMPONENTS keys, factory names, None
     parameter: str = ""  # the constructor argument, when it differs from `name`
+    constant: bool = False  # the configuration file names its default as a module constant (`ARCH_DEF`)
 
     @property
     def argument_name(self) -> str:
@@ -82,7 +84,7 @@ class Field:
     @property
     def nested(self) -> bool:
         """Whether the value holds dicts: the configuration file then names its default as a module constant."""
-        return _has_dicts(self.value)
+        return self.constant or _has_dicts(self.value)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,6 +112,8 @@ class ArchitectureSpec:
     stage_names: tuple[str, ...]  # modules of timm's feature_info: the backbone's feature maps
     pretrained_cfg: dict[str, Any]
     supports_gradient_checkpointing: bool  # timm's set_grad_checkpointing works on this model
+    # Constructor arguments the modeling file builds from generator fields (`block_args`, ...): generator_fields.py
+    generator_arguments: tuple[str, ...] = ()
 
     @property
     def full_name(self) -> str:
@@ -390,8 +394,10 @@ def inspect_architecture(
     import timm
     import torch
 
+    from timm_hub_template.generator_fields import arrange, generator_form, record_generator_calls
+
     name, tag = split_architecture(architecture)
-    with capture_constructor_calls() as capture, torch.device("meta"):
+    with capture_constructor_calls() as capture, record_generator_calls(name) as generator_calls, torch.device("meta"):
         overrides = {} if num_classes is None else {"num_classes": num_classes}
         model = timm.create_model(architecture.strip(), pretrained=False, **json.loads(model_args), **overrides)
     pretrained_cfg = dict(model.pretrained_cfg)
@@ -404,9 +410,16 @@ def inspect_architecture(
     components: list[tuple[str, str]] = []
     fallback_reason = ""
     info = class_info(model_cls, name, kwargs, capture.pruned)
+    generator = generator_form(model_cls, kwargs, generator_calls)
     try:
         encoder = ConfigEncoder(info.keys, info.reserved)
-        fields = _fields(model_cls, kwargs, encoder, info)
+        if generator is None:
+            fields = _fields(model_cls, kwargs, encoder, info)
+        else:  # timm's compact description; the decoded blocks only where it does not rebuild them
+            generator_kwargs = {**kwargs, "block_args": generator.block_args}
+            fields = arrange(_fields(model_cls, generator_kwargs, encoder, info), generator)
+            for module, function in generator.imports:
+                writer.import_name(module, function)
         model_class_source = writer.add(model_cls)
         # Every component of the class, so that its architectures share one modeling file.
         for reference, key in sorted(encoder.keys.items(), key=lambda item: item[1]):
@@ -444,6 +457,7 @@ def inspect_architecture(
         stage_names=_stage_names(model),
         pretrained_cfg=json_safe(pretrained_cfg),
         supports_gradient_checkpointing=_supports_gradient_checkpointing(model),
+        generator_arguments=generator.replaced if generator is not None and not fallback_reason else (),
     )
 
 

@@ -124,7 +124,9 @@ def required_keys(spec: ArchitectureSpec) -> list[str]:
         keys.append(f"method:{spec.model_module}:{spec.model_class}:{method}")
     if spec.explicit:
         owner = f"param:{spec.model_module}:{spec.model_class}"
-        keys += [f"{owner}:{field.argument_name}" for field in spec.fields]
+        # the constructor's arguments: generator fields (`arch_def` ...) build `block_args` and the like
+        passed = [field.argument_name for field in spec.fields if field.kind.value != "generator"]
+        keys += [f"{owner}:{name}" for name in [*passed, *spec.generator_arguments]]
         if spec.passes_num_classes:
             keys.append(f"{owner}:num_classes")
     else:

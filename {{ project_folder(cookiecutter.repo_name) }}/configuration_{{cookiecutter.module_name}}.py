@@ -110,6 +110,17 @@ class {{ prefix }}Config({{ "BackboneConfigMixin, " if spec.stage_names }}Pretra
     `{"__component__": key, **arguments}` is that `COMPONENTS` entry with arguments
     (`functools.partial`); `{"__dataclass__": key, ...}` builds that dataclass.
 {%- endif %}
+{%- if spec.generator_arguments %}
+    As in timm's generator functions, `arch_def` holds the block strings of each stage
+    (`"ir_r2_k3_s2_e6_c24_se0.25"`: block type, repeats, kernel size, stride, expansion,
+    output channels, squeeze-excite ratio), decoded by timm's `decode_arch_def` with
+    `depth_multiplier`, `depth_trunc`, `experts_multiplier`, `fix_first_last` and
+    `group_size`. Channel counts are rounded by timm's `round_channels` with
+    `channel_multiplier`, `channel_divisor`, `channel_min` and `round_limit`{{ "; the head
+    width is `num_features`, rounded the same way when `num_features_rounding` is
+    \"round\" (\"max\": never below `num_features`)" if "num_features" in spec.generator_arguments }}.
+    `block_args`, when set, are decoded blocks used instead of `arch_def`.
+{%- endif %}
 {%- if spec.prunable %}
     `pruned_variant` names a timm `*_pruned` architecture whose channel counts to apply.
 {%- endif %}

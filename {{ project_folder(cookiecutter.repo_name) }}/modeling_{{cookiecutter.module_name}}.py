@@ -92,12 +92,63 @@ def component(value):
         return COMPONENTS.get(value, value)
     return resolve(value)
 {%- endif %}
+{%- if spec.generator_arguments %}
+
+
+def block_args_of(config):
+    """timm's `block_args`: the `arch_def` block strings decoded as timm's generators
+    decode them, or the decoded blocks `block_args` gives instead."""
+    if config.block_args is not None:
+        return resolve(config.block_args)
+    if config.arch_def is None:
+        raise ValueError("Set `arch_def` (timm's block strings) or `block_args`.")
+    depth_multiplier = config.depth_multiplier
+    if isinstance(depth_multiplier, list):  # one per stage: a tuple to timm
+        depth_multiplier = tuple(depth_multiplier)
+    return decode_arch_def(
+        [list(stage) for stage in config.arch_def],
+        depth_multiplier,
+        depth_trunc=config.depth_trunc,
+        experts_multiplier=config.experts_multiplier,
+        fix_first_last=config.fix_first_last,
+        group_size=config.group_size,
+    )
+
+
+def round_chs_fn_of(config):
+    """timm's channel rounding: `round_channels` with the config's settings."""
+    return partial(
+        round_channels,
+        multiplier=config.channel_multiplier,
+        divisor=config.channel_divisor,
+        channel_min=config.channel_min,
+        round_limit=config.round_limit,
+    )
+{%- if "num_features" in spec.generator_arguments %}
+
+
+def num_features_of(config):
+    """The head width, derived from `num_features` as timm's generators derive it."""
+    rounding = config.num_features_rounding
+    if rounding is None:
+        return config.num_features
+    rounded = round_chs_fn_of(config)(config.num_features)
+    if rounding == "round":
+        return rounded
+    if rounding == "max":
+        return max(config.num_features, rounded)
+    raise ValueError(f"num_features_rounding: None, 'round' or 'max', not {rounding!r}")
+{%- endif %}
+{%- endif %}
 
 def build_timm_model(config: {{ config_class }}, num_classes: int) -> torch.nn.Module:
     """timm's `{{ spec.model_class }}` for `config`, without a classifier if `num_classes=0`."""
 {%- if spec.explicit %}
     {{ "model =" if spec.prunable else "return" }} {{ spec.model_class_source }}(
-{%- for field in spec.fields %}
+{%- for argument in spec.generator_arguments %}
+        {{ argument }}={{ argument }}_of(config),
+{%- endfor %}
+{%- for field in spec.fields if field.kind.value != "generator" %}
 {%- if field.kind.value == "component" %}
         {{ field.argument_name }}=component(config.{{ field.name }}),
 {%- elif field.kind.value == "structure" %}
