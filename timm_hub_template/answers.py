@@ -179,6 +179,11 @@ def _parse(frozen_context: str, base_dir: str) -> Answers:
         labels, labels_source, labels_file, warning = class_map_labels(training, trained_head, base)
         warnings += [warning] if warning else []
     num_classes = _num_classes(context.get("num_labels", "auto"), labels, training, head, default)
+    if num_classes and not default.pools:
+        raise AnswerError(
+            f"{architecture} is an encoder without a classifier (timm's forward_head refuses): publish its features "
+            "with num_labels=0 and no labels"
+        )
     try:
         spec = _inspect(architecture, num_classes, json.dumps(model_args, sort_keys=True))
     except Exception as problem:  # timm's constructors raise anything for bad arguments

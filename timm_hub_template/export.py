@@ -204,14 +204,16 @@ def save_model(
     config_class = getattr(modeling, f"{prefix}Config")
     config_class.register_for_auto_class()
     getattr(modeling, f"{prefix}Model").register_for_auto_class("AutoModel")
-    getattr(modeling, f"{prefix}ForImageClassification").register_for_auto_class("AutoModelForImageClassification")
     # The image processor is named by the config class, in no file: only loading with remote code takes it; without,
     # the Auto classes take Transformers' TimmWrapper classes (config.json is timm's too).
     model.config.auto_map = {
         "AutoConfig": f"configuration_{module}.{prefix}Config",
         "AutoModel": f"modeling_{module}.{prefix}Model",
-        "AutoModelForImageClassification": f"modeling_{module}.{prefix}ForImageClassification",
     }
+    classifier = getattr(modeling, f"{prefix}ForImageClassification", None)  # none for encoders without a head
+    if classifier is not None:
+        classifier.register_for_auto_class("AutoModelForImageClassification")
+        model.config.auto_map["AutoModelForImageClassification"] = f"modeling_{module}.{classifier.__name__}"
     if hasattr(modeling, f"{prefix}Backbone"):
         getattr(modeling, f"{prefix}Backbone").register_for_auto_class("AutoBackbone")
         model.config.auto_map["AutoBackbone"] = f"modeling_{module}.{prefix}Backbone"

@@ -114,6 +114,7 @@ class ArchitectureSpec:
     supports_gradient_checkpointing: bool  # timm's set_grad_checkpointing works on this model
     # Constructor arguments the modeling file builds from generator fields (`block_args`, ...): generator_fields.py
     generator_arguments: tuple[str, ...] = ()
+    pools: bool = True  # timm's forward_head pools the features (encoders without a head refuse: Qwen3VitEncoder)
 
     @property
     def full_name(self) -> str:
@@ -458,6 +459,7 @@ def inspect_architecture(
         pretrained_cfg=json_safe(pretrained_cfg),
         supports_gradient_checkpointing=_supports_gradient_checkpointing(model),
         generator_arguments=generator.replaced if generator is not None and not fallback_reason else (),
+        pools=pools(model),
     )
 
 
@@ -482,6 +484,26 @@ def _supports_gradient_checkpointing(model: Any) -> bool:
         model.set_grad_checkpointing(enable=False)
     except (AssertionError, NotImplementedError, RuntimeError):  # as the generated modeling file does
         return False
+    return True
+
+
+def pools(model: Any) -> bool:
+    """Whether timm's `forward_head(features, pre_logits=True)` pools. timm's encoders without a head
+    (Qwen3VitEncoder, Gemma4VitEncoder, DeepseekVitEncoder) raise NotImplementedError before reading the
+    features, which a meta tensor of any shape shows (MobileNetV5Encoder's takes no `pre_logits`); a model with a
+    classifier always pools."""
+    import torch
+
+    if getattr(model, "num_classes", 0):
+        return True
+    if "pre_logits" not in inspect.signature(model.forward_head).parameters:
+        return False
+    try:
+        model.forward_head(torch.empty(1, 1, 1, model.num_features, device="meta"), pre_logits=True)
+    except NotImplementedError:
+        return False
+    except Exception:  # noqa: BLE001 - a shape the probe does not match: the head ran, so it exists
+        return True
     return True
 
 

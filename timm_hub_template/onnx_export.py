@@ -49,6 +49,8 @@ def _features_module(model: Any):
     """A headless timm model as (last_hidden_state, pooler_output), the outputs of the generated `Model`."""
     import torch
 
+    from timm_hub_template.introspect import pools
+
     class Features(torch.nn.Module):
         def __init__(self, timm_model):
             super().__init__()
@@ -56,6 +58,8 @@ def _features_module(model: Any):
 
         def forward(self, pixel_values):
             features = self.timm_model.forward_features(pixel_values)
+            if not pools(self.timm_model):  # an encoder without a head: its features alone
+                return (features,)
             return features, self.timm_model.forward_head(features, pre_logits=True)
 
     return Features(model).eval()
@@ -79,7 +83,10 @@ def export_onnx(project_dir: Path, answers: Answers, model: Any, reference: Refe
     if answers.has_head:
         module, outputs = model, ("logits",)
     else:
-        module, outputs = _features_module(model), ("last_hidden_state", "pooler_output")
+        module = _features_module(model)
+        outputs = (
+            ("last_hidden_state", "pooler_output") if reference.pre_logits is not None else ("last_hidden_state",)
+        )
     # Two images, the verification's and its mirror image: the exporters fix a batch axis traced at size 1.
     pixel_values = torch.cat([reference.pixel_values, reference.pixel_values.flip(-1)])
     with torch.inference_mode():

@@ -22,26 +22,41 @@ if TYPE_CHECKING:
 
 @dataclass
 class Reference:
-    """Outputs of timm's model, computed before it is freed."""
+    """Outputs of timm's model, computed before it is freed. An encoder without a head (its `forward_head`
+    refuses) has neither logits nor pooled features: its `features` (timm's `forward_features`) are compared."""
 
     pixel_values: Any
     logits: Any
     pre_logits: Any
+    features: Any = None
+
+    def require_features(self, where: str, last_hidden_state: Any, pooled: Any) -> None:
+        """The pooled features of `where` equal timm's, or for an encoder its features (and it pools nothing)."""
+        if self.pre_logits is not None:
+            require_equal(f"pooled features of {where}", pooled, self.pre_logits)
+            return
+        if pooled is not None:
+            raise ExportError(f"{where} pools the features of an encoder that timm does not pool")
+        require_equal(f"features of {where}", last_hidden_state, self.features)
 
 
 def run_reference(reference: Any, input_size: tuple[int, ...], dtype: Any) -> Reference:
     """timm's own outputs on a fixed random image in `dtype`, to compare the saved folder with.
 
     One pass through the features: the logits and the pooled features are timm's `forward_head` of them, as
-    timm's `forward` computes its logits.
+    timm's `forward` computes its logits; an encoder without a head keeps its features instead.
     """
     import torch
+
+    from timm_hub_template.introspect import pools
 
     generator = torch.Generator().manual_seed(0)
     pixel_values = torch.randn(1, *input_size, generator=generator).to(dtype)
     reference.eval()
     with torch.inference_mode():
         features = reference.forward_features(pixel_values)
+        if not pools(reference):
+            return Reference(pixel_values, None, None, features)
         logits = reference.forward_head(features)
         return Reference(pixel_values, logits, reference.forward_head(features, pre_logits=True))
 
@@ -168,11 +183,13 @@ def verify_timm_wrapper(
     realigned = 0
     with torch.inference_mode():
         outputs = features_model(reference.pixel_values)
-        if not torch.equal(outputs.pooler_output, reference.pre_logits):
+        try:
+            reference.require_features("TimmWrapper", outputs.last_hidden_state, outputs.pooler_output)
+        except ExportError:
             realigned += realign(features_model)
             outputs = features_model(reference.pixel_values)
     del features_model
-    require_equal("TimmWrapper's pooled features", outputs.pooler_output, reference.pre_logits)
+    reference.require_features("TimmWrapper", outputs.last_hidden_state, outputs.pooler_output)
     if answers.has_head:
         classifier = load(AutoModelForImageClassification, "TimmWrapperForImageClassification")
         if realigned:
@@ -223,9 +240,9 @@ def verify_timm(project_dir: Path, answers: Answers, reference: Reference, label
     model = model.to(answers.torch_dtype).eval()
     with torch.inference_mode():
         features = model.forward_features(reference.pixel_values)
-        pre_logits = model.forward_head(features, pre_logits=True)
-        logits = model.forward_head(features)
-    require_equal("timm local-dir: pooled features", pre_logits, reference.pre_logits)
+        pooled = model.forward_head(features, pre_logits=True) if reference.pre_logits is not None else None
+        logits = model.forward_head(features) if answers.has_head else None
+    reference.require_features("timm's local-dir: model", features, pooled)
     if answers.has_head:
         require_equal("timm local-dir: logits", logits, reference.logits)
         if list(model.pretrained_cfg.get("label_names") or []) != labels:
@@ -265,8 +282,8 @@ def verify_custom_code(project_dir: Path, answers: Answers, reference: Reference
     with torch.inference_mode():
         outputs = features_model(reference.pixel_values)
     del features_model
-    require_saved_equal("pooled features", outputs.pooler_output, reference.pre_logits)
-    checked = ["pooled features"]
+    reference.require_features("the saved folder", outputs.last_hidden_state, outputs.pooler_output)
+    checked = ["pooled features" if reference.pre_logits is not None else "features"]
     if answers.has_head:
         classifier = load(AutoModelForImageClassification)
         if answers.labels and classifier.config.id2label != dict(enumerate(answers.labels)):

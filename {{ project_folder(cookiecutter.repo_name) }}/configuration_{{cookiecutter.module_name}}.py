@@ -184,6 +184,10 @@ class {{ prefix }}Config({{ "BackboneConfigMixin, " if spec.stage_names }}Pretra
 {%- endif %}
 {%- endif %}
         self.pretrained_cfg = dict(PRETRAINED_CFG) if pretrained_cfg is None else pretrained_cfg
+{%- if not spec.pools %}
+        # Read by Transformers' TimmWrapper: timm's encoder has no head to pool with.
+        kwargs.setdefault("do_pooling", False)
+{%- endif %}
         # timm's labels and head size, unless Transformers' own are given.
         if "id2label" not in kwargs and "num_labels" not in kwargs:
             if label_names is not None:

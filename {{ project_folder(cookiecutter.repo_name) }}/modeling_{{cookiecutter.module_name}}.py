@@ -15,7 +15,7 @@ Transformers' TimmWrapper does, because a config cannot hold what timm passes to
 {%- endif %}
 """
 
-{{ spec.imports | import_block(["torch", "transformers:PreTrainedModel", "transformers.integrations:is_deepspeed_zero3_enabled", "transformers.modeling_outputs:BaseModelOutputWithPooling", "transformers.modeling_outputs:ImageClassifierOutput"] + (["transformers.modeling_outputs:BackboneOutput"] if spec.stage_names else []) + ([] if spec.explicit else ["timm"]) + (["typing:ClassVar"] if spec.classifier else [])) }}
+{{ spec.imports | import_block(["torch", "transformers:PreTrainedModel", "transformers.integrations:is_deepspeed_zero3_enabled", "transformers.modeling_outputs:BaseModelOutputWithPooling"] + (["transformers.modeling_outputs:ImageClassifierOutput"] if spec.pools else []) + (["transformers.modeling_outputs:BackboneOutput"] if spec.stage_names else []) + ([] if spec.explicit else ["timm"]) + (["typing:ClassVar"] if spec.classifier else [])) }}
 
 from .configuration_{{ cookiecutter.module_name }} import {{ config_class }}
 {%- if spec.stage_names %}
@@ -279,7 +279,11 @@ class {{ prefix }}PreTrainedModel(PreTrainedModel):
 
 
 class {{ prefix }}Model({{ prefix }}PreTrainedModel):
+{%- if spec.pools %}
     """timm's features and pooled pre-logits features, without the classifier."""
+{%- else %}
+    """timm's features: `{{ spec.model_class }}` is an encoder without a pooling head or classifier."""
+{%- endif %}
 {%- if spec.classifier %}
 
     # Classification checkpoints also hold the classifier, which this model leaves out
@@ -304,12 +308,18 @@ class {{ prefix }}Model({{ prefix }}PreTrainedModel):
         features, hidden_states = self._forward_features(
             pixel_values, output_attentions, output_hidden_states
         )
+{%- if spec.pools %}
         pooled = self.timm_model.forward_head(features, pre_logits=True)
+{%- else %}
+        pooled = None  # timm's encoder has no head to pool with
+{%- endif %}
         if not return_dict:
             return tuple(x for x in (features, pooled, hidden_states) if x is not None)
         return BaseModelOutputWithPooling(
             last_hidden_state=features, pooler_output=pooled, hidden_states=hidden_states
         )
+
+{%- if spec.pools %}
 
 
 class {{ prefix }}ForImageClassification({{ prefix }}PreTrainedModel):
@@ -344,6 +354,7 @@ class {{ prefix }}ForImageClassification({{ prefix }}PreTrainedModel):
         if not return_dict:
             return tuple(x for x in (loss, logits, hidden_states) if x is not None)
         return ImageClassifierOutput(loss=loss, logits=logits, hidden_states=hidden_states)
+{%- endif %}
 
 {%- if spec.stage_names %}
 
