@@ -61,13 +61,13 @@ def test_partial_arguments_are_config_data():
     assert field(spec, "se_layer").value == {
         "__component__": "SqueezeExcite",
         "gate_layer": "hard_sigmoid",
-        "force_act_layer": {"__component__": "ReLU"},
-        "rd_round_fn": {"__component__": "round_channels"},
+        "force_act_layer": "ReLU",
+        "rd_round_fn": "round_channels",
     }
-    # components nested in the block list are tagged, and the list goes through resolve()
+    # components without arguments nested in the block list are their bare keys; the list goes through resolve()
     block_args = field(spec, "block_args")
     assert block_args.kind is Kind.STRUCTURE
-    assert block_args.value[0][0]["act_layer"] == {"__component__": "ReLU"}
+    assert block_args.value[0][0]["act_layer"] == "ReLU"
 
 
 def test_dataclass_configs_are_tagged_json_with_changed_fields_only():
