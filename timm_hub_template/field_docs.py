@@ -3,18 +3,20 @@
 An explicit field's text is timm's own, from the `Args:` section of its class's (or a parent's) constructor or
 class docstring (Google style, as ResNet, EfficientNet, ConvNeXt and VisionTransformer write them); a field timm
 does not document gets one line from its kind. A component field lists its choices once, one spelling per
-component: where timm's factories accept a name that differs from a `COMPONENTS` key only in case ("relu",
-"ReLU"), the docs name the key, the form config.json writes (both stay valid values).
+component: where timm's factories accept a name for a `COMPONENTS` entry ("relu" for "ReLU", "batchnorm2d" for
+"BatchNorm2d") or several names for one layer ("hard_swish", "hardswish"), the docs name one, the key where
+there is one (the form config.json writes); every name stays a valid value.
 """
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import re
 import textwrap
 from typing import Any
 
-from timm_hub_template.introspect import ArchitectureSpec, Field, Kind, object_of
+from timm_hub_template.introspect import ArchitectureSpec, Field, Kind, _factory_arguments, object_of
 
 WIDTH = 88  # ruff's default line length, which the generated files keep
 INDENT = " " * 4  # the class body
@@ -67,16 +69,53 @@ def timm_argument_docs(model_cls: type) -> dict[str, str]:
     return docs
 
 
-def documented_choices(choices: tuple[Any, ...], keys: set[str]) -> tuple[Any, ...]:
-    """The choices with one spelling per case-insensitive name: the `COMPONENTS` key where there is one."""
-    spelling: dict[str, str] = {}
-    for choice in choices:
-        if isinstance(choice, str):
-            folded = choice.casefold()
-            if folded not in spelling or (choice in keys and spelling[folded] not in keys):
-                spelling[folded] = choice
-    kept = set(spelling.values())
+def documented_choices(choices: tuple[Any, ...], keys: set[str], objects: dict[str, Any]) -> tuple[Any, ...]:
+    """The choices with one spelling per component: a name that differs from an earlier one only in case, or that
+    `objects` maps to the same class or function, is left out. `COMPONENTS` keys come first, as config.json writes
+    them; the others in order."""
+    taken_names: set[str] = set()
+    taken_objects: list[Any] = []
+    kept = set()
+    for choice in sorted((c for c in choices if isinstance(c, str)), key=lambda c: (c not in keys, choices.index(c))):
+        obj = objects.get(choice)
+        if choice.casefold() in taken_names or any(obj is taken for taken in taken_objects if obj is not None):
+            continue
+        kept.add(choice)
+        taken_names.add(choice.casefold())
+        if obj is not None:
+            taken_objects.append(obj)
     return tuple(choice for choice in choices if not isinstance(choice, str) or choice in kept)
+
+
+# The name tables of timm's layer factories (what `get_act_layer("relu")` ... return, before timm's own tweaks).
+FACTORY_TABLES = {
+    "get_act_layer": ("timm.layers.create_act", "_ACT_LAYER_DEFAULT"),
+    "get_norm_layer": ("timm.layers.create_norm", "_NORM_MAP"),
+    "get_norm_act_layer": ("timm.layers.create_norm_act", "_NORM_ACT_MAP"),
+}
+
+
+def named_objects(spec: ArchitectureSpec, model_cls: type, argument: str) -> dict[str, Any]:
+    """What the names a component field may take stand for: `COMPONENTS` keys, and the factory names whose meaning is
+    clear (the factory the class calls on the argument, else those that agree on the name)."""
+    modules = {alias: getattr(importlib.import_module(module), name) for module, name, alias in spec.imports}
+    objects = {}
+    for key, source in spec.components:
+        top, *rest = source.split(".")
+        obj = modules.get(top)
+        for part in rest:
+            obj = getattr(obj, part, None)
+        if obj is not None:
+            objects[key] = obj
+    called = [
+        FACTORY_TABLES[f] for f in sorted(_factory_arguments(model_cls).get(argument, ())) if f in FACTORY_TABLES
+    ]
+    tables = [getattr(importlib.import_module(module), name) for module, name in called or FACTORY_TABLES.values()]
+    for name in sorted({name for table in tables for name in table}):
+        meanings = {id(table[name]): table[name] for table in tables if name in table}
+        if len(meanings) == 1 and name not in objects:
+            objects[name] = next(iter(meanings.values()))
+    return objects
 
 
 def _type_name(value: Any, field: Field | None) -> str:
@@ -174,8 +213,8 @@ def _paragraphs(text: str) -> list[str]:
     return [paragraph.replace('"""', "'''") for paragraph in paragraphs]
 
 
-def _choices_text(field: Field, keys: set[str]) -> str:
-    documented = documented_choices(field.choices, keys)
+def _choices_text(field: Field, keys: set[str], objects: dict[str, Any]) -> str:
+    documented = documented_choices(field.choices, keys, objects)
     text = f"Choices: {', '.join(repr(choice) for choice in documented)}"
     if len(documented) < len(field.choices):
         return text + f" (`{field.name.upper()}_CHOICES` also holds other spellings of these names)."
@@ -193,7 +232,8 @@ def args_section(spec: ArchitectureSpec) -> str:
         for field in spec.fields:
             texts = [timm_docs.get(field.argument_name) or _kind_text(field)]
             if field.kind is Kind.COMPONENT and field.choices:
-                texts.append(_choices_text(field, keys))
+                objects = named_objects(spec, model_cls, field.argument_name)
+                texts.append(_choices_text(field, keys, objects))
             default = field.name.upper() if field.nested else repr(field.value)
             type_name = _type_name(field.value, field) or _annotation(parameters.get(field.argument_name))
             lines += _entry(field.name, type_name, default, texts)
