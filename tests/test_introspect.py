@@ -11,7 +11,10 @@ from timm_hub_template.introspect import (
     Kind,
     SourceWriter,
     Unrepresentable,
+    _fields,
+    describe_class,
     inspect_architecture,
+    plain_components,
 )
 from timm_hub_template.jinja_extension import import_block, pyliteral
 
@@ -171,3 +174,33 @@ def test_the_class_table_describes_the_installed_timm():
     assert table, "timm_classes.json is missing or written for another timm version"
     assert sorted(name for entry in table.values() for name in entry["architectures"]) == sorted(timm.list_models())
     assert len([key for key, entry in table.items() if len(entry["architectures"]) >= 2]) >= 80
+
+
+def test_components_without_arguments_are_written_as_bare_keys():
+    assert plain_components({"__component__": "ReLU"}) == "ReLU"
+    nested = [{"act_layer": {"__component__": "ReLU"}, "se": {"__component__": "SqueezeExcite", "gate": "sigmoid"}}]
+    assert plain_components(nested) == [
+        {"act_layer": "ReLU", "se": {"__component__": "SqueezeExcite", "gate": "sigmoid"}}
+    ]
+    assert plain_components({"__dataclass__": "ByoModelCfg"}) == {"__dataclass__": "ByoModelCfg"}  # built, not named
+    # efficientnet_b0's norm_layer is partial(BatchNorm2d) without arguments: the bare key, as a plain class would be
+    assert field(inspect_architecture("efficientnet_b0"), "norm_layer").value == "BatchNorm2d"
+
+
+class NamesItsActivation:
+    """A model class whose nested settings hold the string "ReLU" while its act_layer is the class nn.ReLU."""
+
+    def __init__(self, blocks=None, act_layer=nn.ReLU):
+        self.blocks, self.act_layer = blocks, act_layer
+
+
+def test_a_string_that_is_also_a_component_key_is_not_written_ambiguously():
+    kwargs = {"blocks": [{"kind": "ReLU", "depth": 2}], "act_layer": nn.ReLU}
+    info, _ = describe_class(NamesItsActivation, [("names_its_activation", kwargs, False)])
+    assert info.keys["torch.nn.modules.activation:ReLU"] == "ReLU"
+    # resolve() would read the block's "ReLU" as the component: such an architecture falls back to its name
+    with pytest.raises(Unrepresentable, match="'ReLU'"):
+        _fields(NamesItsActivation, kwargs, ConfigEncoder(info.keys, info.reserved), info)
+    kwargs["blocks"] = [{"kind": "basic", "depth": 2}]
+    fields = _fields(NamesItsActivation, kwargs, ConfigEncoder(info.keys, info.reserved), info)
+    assert [(f.name, f.value) for f in fields] == [("blocks", [{"kind": "basic", "depth": 2}]), ("act_layer", "ReLU")]
