@@ -149,10 +149,10 @@ def _kind_text(field: Field) -> str:
     if field.kind is Kind.COMPONENT:
         return f"The {words}: a timm layer, block or function, or its name."
     if field.kind is Kind.STRUCTURE:
-        return f"The {words}: nested settings, with components and dataclasses as tagged dicts."
+        return f"The {words}: nested settings; components by key, dataclasses as tagged dicts."
     value = field.value
     if isinstance(value, bool):
-        return f"Whether to use {words}."
+        return f"Turns {words} on (True) or off (False)."
     if isinstance(value, (int, float)):
         return f"The {words} (a number)."
     if isinstance(value, (list, tuple)):
