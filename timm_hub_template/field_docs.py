@@ -206,7 +206,7 @@ def _paragraphs(text: str) -> list[str]:
         line = line.strip()
         if not line:
             continue
-        if paragraphs and not re.match(r"[*-] ", line) and not paragraphs[-1].endswith("\n"):
+        if paragraphs and not re.match(r"[*-] ", line):
             paragraphs[-1] += " " + line
         else:
             paragraphs.append(line)
