@@ -11,7 +11,10 @@ from timm_hub_template.introspect import (
     Kind,
     SourceWriter,
     Unrepresentable,
+    _fields,
+    describe_class,
     inspect_architecture,
+    plain_components,
 )
 from timm_hub_template.jinja_extension import import_block, pyliteral
 
@@ -54,22 +57,23 @@ def test_layer_fields_offer_what_timm_factories_resolve_and_none_where_optional(
 
 def test_partial_arguments_are_config_data():
     b0, tf_b0 = inspect_architecture("efficientnet_b0"), inspect_architecture("tf_efficientnet_b0")
-    assert field(b0, "norm_layer").value == {"__component__": "BatchNorm2d"}
+    assert field(b0, "norm_layer").value == "BatchNorm2d"  # a component without arguments is its bare key
     assert field(tf_b0, "norm_layer").value == {"__component__": "BatchNorm2d", "eps": 0.001}  # timm's bn_eps
     assert b0.components == tf_b0.components and b0.imports == tf_b0.imports
     spec = inspect_architecture("mobilenetv3_small_100")
     assert field(spec, "se_layer").value == {
         "__component__": "SqueezeExcite",
         "gate_layer": "hard_sigmoid",
-        "force_act_layer": {"__component__": "ReLU"},
-        "rd_round_fn": {"__component__": "round_channels"},
+        "force_act_layer": "ReLU",
+        "rd_round_fn": "round_channels",
     }
-    # components nested in a block list (the `block_args` override of the generator fields) are tagged
+    # components without arguments nested in a block list (the `block_args` override of the generator fields)
+    # are written as their bare keys too
     from timm.models._efficientnet_builder import decode_arch_def
 
     block_args = decode_arch_def([list(stage) for stage in field(spec, "arch_def").value])
-    encoded = ConfigEncoder().encode(block_args)
-    assert encoded[0][0]["act_layer"] == {"__component__": "ReLU"}
+    encoded = plain_components(ConfigEncoder().encode(block_args))
+    assert encoded[0][0]["act_layer"] == "ReLU"
     assert field(spec, "block_args").kind is Kind.GENERATOR
 
 
@@ -174,3 +178,33 @@ def test_the_class_table_describes_the_installed_timm():
     assert table, "timm_classes.json is missing or written for another timm version"
     assert sorted(name for entry in table.values() for name in entry["architectures"]) == sorted(timm.list_models())
     assert len([key for key, entry in table.items() if len(entry["architectures"]) >= 2]) >= 80
+
+
+def test_components_without_arguments_are_written_as_bare_keys():
+    assert plain_components({"__component__": "ReLU"}) == "ReLU"
+    nested = [{"act_layer": {"__component__": "ReLU"}, "se": {"__component__": "SqueezeExcite", "gate": "sigmoid"}}]
+    assert plain_components(nested) == [
+        {"act_layer": "ReLU", "se": {"__component__": "SqueezeExcite", "gate": "sigmoid"}}
+    ]
+    assert plain_components({"__dataclass__": "ByoModelCfg"}) == {"__dataclass__": "ByoModelCfg"}  # built, not named
+    # efficientnet_b0's norm_layer is partial(BatchNorm2d) without arguments: the bare key, as a plain class would be
+    assert field(inspect_architecture("efficientnet_b0"), "norm_layer").value == "BatchNorm2d"
+
+
+class NamesItsActivation:
+    """A model class whose nested settings hold the string "ReLU" while its act_layer is the class nn.ReLU."""
+
+    def __init__(self, blocks=None, act_layer=nn.ReLU):
+        self.blocks, self.act_layer = blocks, act_layer
+
+
+def test_a_string_that_is_also_a_component_key_is_not_written_ambiguously():
+    kwargs = {"blocks": [{"kind": "ReLU", "depth": 2}], "act_layer": nn.ReLU}
+    info, _ = describe_class(NamesItsActivation, [("names_its_activation", kwargs, False)])
+    assert info.keys["torch.nn.modules.activation:ReLU"] == "ReLU"
+    # resolve() would read the block's "ReLU" as the component: such an architecture falls back to its name
+    with pytest.raises(Unrepresentable, match="'ReLU'"):
+        _fields(NamesItsActivation, kwargs, ConfigEncoder(info.keys, info.reserved), info)
+    kwargs["blocks"] = [{"kind": "basic", "depth": 2}]
+    fields = _fields(NamesItsActivation, kwargs, ConfigEncoder(info.keys, info.reserved), info)
+    assert [(f.name, f.value) for f in fields] == [("blocks", [{"kind": "basic", "depth": 2}]), ("act_layer", "ReLU")]

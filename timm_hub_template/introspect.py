@@ -12,9 +12,11 @@ class share one modeling file and differ only in config values:
 - component: a class or function, named by a key of the modeling file's `COMPONENTS` mapping (like `BLOCK_MAPPING`
   in the Transformers guide), a name timm's own factories resolve (`"relu"`, `"groupnorm"`), or None; a
   `functools.partial` is the dict `{"__component__": key, **arguments}`, so its arguments are config data too;
-- structure: JSON with dicts inside (block lists, dataclass configs), where components and dataclasses are
-  tagged as `{"__component__": key, ...}` and `{"__dataclass__": key, **fields}`; the modeling file's `resolve()`
-  rebuilds them, on fresh copies since some timm constructors edit their arguments.
+- structure: JSON with dicts inside (block lists, dataclass configs), where components with arguments and
+  dataclasses are tagged as `{"__component__": key, ...}` and `{"__dataclass__": key, **fields}`; the modeling
+  file's `resolve()` rebuilds them, on fresh copies since some timm constructors edit their arguments.
+A component without arguments is written as its bare key (`"BatchNorm2d"`), at any depth (`plain_components`);
+`resolve()` reads a string that is a `COMPONENTS` key as that component, and the tagged dict still loads.
 Arguments that no config can hold (module instances, lambdas, local closures) make the architecture fall back
 to `timm.create_model(name)`, the way Transformers' TimmWrapper builds every model.
 """
@@ -272,6 +274,27 @@ class ConfigEncoder:
         if _is_component(value) and not isinstance(value, functools.partial):
             return self.component(value)
         return self.encode(value)
+
+
+def plain_components(value: Any) -> Any:
+    """`value` with each component that has no arguments (`{"__component__": key}`) written as its bare key."""
+    if isinstance(value, dict):
+        if set(value) == {COMPONENT_TAG}:
+            return value[COMPONENT_TAG]
+        return {key: plain_components(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(plain_components(item) for item in value)
+    return value
+
+
+def _plain_strings(value: Any) -> set[str]:
+    """The strings a structure holds as data (not the keys its tags name): a bare key must not be one of them."""
+    if isinstance(value, dict):
+        items = [item for key, item in value.items() if key not in (COMPONENT_TAG, DATACLASS_TAG)]
+        return set().union(*(_plain_strings(item) for item in items))
+    if isinstance(value, (list, tuple)):
+        return set().union(*(_plain_strings(item) for item in value))
+    return {value} if isinstance(value, str) else set()
 
 
 def _is_component(value: Any) -> bool:
@@ -533,6 +556,7 @@ def _fields(model_cls: type, kwargs: dict[str, Any], encoder: ConfigEncoder, inf
     names = list(info.fields) + [name for name in kwargs if name not in info.fields and name != "num_classes"]
     names += [name for name in parameters if name not in names]
     fields = []
+    data_strings: set[str] = set()  # strings that structures hold as data, which `resolve()` passes on as they are
     for name in names:
         parameter = parameters.get(name)
         if name in RESERVED_NAMES and name not in kwargs:
@@ -547,11 +571,18 @@ def _fields(model_cls: type, kwargs: dict[str, Any], encoder: ConfigEncoder, inf
         else:
             value = default
         try:
-            fields.append(_renamed(_field(encoder, name, value, info)))
+            field = _field(encoder, name, value, info)
         except Unrepresentable as error:
             if name not in kwargs:
                 continue  # a default we cannot write stays the class's own default
             raise Unrepresentable(f"argument `{name}` holds {error.args[0]}") from error
+        if field.kind is Kind.STRUCTURE:
+            data_strings |= _plain_strings(field.value)
+        fields.append(_renamed(dataclasses.replace(field, value=plain_components(field.value))))
+    # `resolve()` reads a COMPONENTS key as its component: a string that is data must not be one.
+    clashes = sorted(data_strings & set(encoder.keys.values()))
+    if clashes:
+        raise Unrepresentable(f"the string {clashes[0]!r}, which is also the name of a component")
     return fields
 
 

@@ -7,7 +7,8 @@ Filters:
 - `answers`: the typed `Answers` of the variables (parsed once per process; imports timm on first use only);
 - `validation_error`: the one line the pre-generation hook reports ("" when the answers parse), and
   `answer_warnings`: the lines it prints as warnings;
-- `import_block`: the sorted import statements of a generated modeling file.
+- `import_block`: the sorted import statements of a generated modeling file;
+- `config_args_doc`: the `Args:` section of the config class's docstring (`field_docs`).
 
 Globals: `project_folder` (a safe output folder, which starts the run's bookkeeping in `cookiecutter_run`) and
 `incomplete_marker` (for the hooks). The
@@ -55,6 +56,12 @@ def answers(cookiecutter: dict[str, Any]):
     from timm_hub_template.answers import parse
 
     return parse(public_context(cookiecutter), cookiecutter_run.invocation_dir())
+
+
+def config_args_doc(spec: Any) -> str:
+    from timm_hub_template.field_docs import args_section
+
+    return args_section(spec)
 
 
 def import_block(imports: tuple[tuple[str, str, str], ...], extra: list[str]) -> str:
@@ -215,6 +222,7 @@ class TimmHubExtension(Extension):
             generate_repository=generate_repository,
             image_mode=image_mode,
             import_block=import_block,
+            config_args_doc=config_args_doc,
             head_pattern=head_pattern,
             timm_pretrained_cfg=timm_pretrained_cfg,
             public_context=public_context,

@@ -107,8 +107,9 @@ class {{ prefix }}Config({{ "BackboneConfigMixin, " if spec.stage_names }}Pretra
     in `modeling_{{ cookiecutter.module_name }}.py`, a name timm resolves, or None.
 {%- endif %}
 {%- if spec.components %}
-    `{"__component__": key, **arguments}` is that `COMPONENTS` entry with arguments
-    (`functools.partial`); `{"__dataclass__": key, ...}` builds that dataclass.
+    A component is its key; `{"__component__": key, **arguments}` is that `COMPONENTS`
+    entry with arguments (`functools.partial`); `{"__dataclass__": key, ...}` builds that
+    dataclass.
 {%- endif %}
 {%- if spec.generator_arguments %}
     As in timm's generator functions, `arch_def` holds the block strings of each stage
@@ -125,6 +126,8 @@ class {{ prefix }}Config({{ "BackboneConfigMixin, " if spec.stage_names }}Pretra
     `pruned_variant` names a timm `*_pruned` architecture whose channel counts to apply.
 {%- endif %}
     The classifier size is Transformers' `num_labels`, from `label_names` in config.json.
+
+{{ spec | config_args_doc }}
     """
 {%- else %}
     r"""
@@ -135,6 +138,8 @@ class {{ prefix }}Config({{ "BackboneConfigMixin, " if spec.stage_names }}Pretra
 
     `model_args` are keyword arguments for `timm.create_model`; the classifier size is
     Transformers' `num_labels`, from `label_names` in config.json.
+
+{{ spec | config_args_doc }}
     """
 {%- endif %}
 

@@ -55,10 +55,11 @@ def named_component(name):
 
 def resolve(value):
 {%- if spec.components %}
-    """Rebuild the timm objects in a config value: components with their arguments, dataclasses.
-
-    Sequences come back as lists, as they do from `config.json`.
+    """Rebuild the timm objects in a config value: components (a `COMPONENTS` key, or a dict
+    with its arguments), dataclasses. Sequences come back as lists, as from `config.json`.
     """
+    if isinstance(value, str):
+        return COMPONENTS.get(value, value)
     if isinstance(value, dict):
         fields = {k: resolve(v) for k, v in value.items() if not k.startswith("__")}
         if "__component__" in value:
