@@ -16,6 +16,7 @@ import re
 import textwrap
 from typing import Any
 
+from timm_hub_template.generator_fields import FIELD_DOCS
 from timm_hub_template.introspect import ArchitectureSpec, Field, Kind, _factory_arguments, object_of
 
 WIDTH = 88  # ruff's default line length, which the generated files keep
@@ -230,7 +231,8 @@ def args_section(spec: ArchitectureSpec) -> str:
         parameters = inspect.signature(model_cls.__init__).parameters
         keys = {key for key, _ in spec.components}
         for field in spec.fields:
-            texts = [timm_docs.get(field.argument_name) or _kind_text(field)]
+            generator_doc = FIELD_DOCS.get(field.name) if spec.generator_arguments else None
+            texts = [generator_doc or timm_docs.get(field.argument_name) or _kind_text(field)]
             if field.kind is Kind.COMPONENT and field.choices:
                 objects = named_objects(spec, model_cls, field.argument_name)
                 texts.append(_choices_text(field, keys, objects))

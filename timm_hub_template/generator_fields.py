@@ -44,6 +44,24 @@ ROUND_DEFAULTS = {"channel_multiplier": 1.0, "channel_divisor": 8, "channel_min"
 # The generator fields, in the order a person reads them, then the override.
 FIELDS = ("arch_def", *DECODE_DEFAULTS, *ROUND_DEFAULTS, "num_features", "num_features_rounding")
 OVERRIDE = "block_args"
+# What each generator field means, for the config class's `Args:` (timm's builders have no Args sections).
+FIELD_DOCS = {
+    "arch_def": 'timm\'s block strings, one list per stage (`"ir_r2_k3_s2_e6_c24_se0.25"`: inverted residual, 2 '
+    "repeats, kernel 3, stride 2, expansion 6, 24 channels, squeeze-excite 0.25), decoded by `decode_arch_def`.",
+    "depth_multiplier": "Multiplies each stage's repeats (`decode_arch_def`), rounded by `depth_trunc`.",
+    "depth_trunc": "How scaled repeats are rounded: 'ceil' or 'round'.",
+    "experts_multiplier": "Multiplies the experts of CondConv blocks (`decode_arch_def`).",
+    "fix_first_last": "Keeps the first and last stages at their repeats when scaling depth.",
+    "group_size": "Channels per group of grouped convolutions, or None for depthwise.",
+    "channel_multiplier": "Multiplies every channel count, rounded by `round_channels` (the width multiplier).",
+    "channel_divisor": "Channel counts are rounded to a multiple of this (`round_channels`).",
+    "channel_min": "The smallest channel count after rounding, or None for `channel_divisor`.",
+    "round_limit": "Rounding down may not remove more than 1 - round_limit of the channels (`round_channels`).",
+    "num_features": "The head's width before rounding (timm's generators pass 1280 and round it).",
+    "num_features_rounding": "How the head width follows `channel_multiplier`: 'round' rounds `num_features`, "
+    "'max' never goes below it, None keeps it as is.",
+    "block_args": "Decoded blocks used instead of `arch_def` (an override), or None.",
+}
 
 
 @dataclasses.dataclass
