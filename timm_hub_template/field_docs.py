@@ -232,7 +232,7 @@ def args_section(spec: ArchitectureSpec) -> str:
         keys = {key for key, _ in spec.components}
         for field in spec.fields:
             generator_doc = FIELD_DOCS.get(field.name) if spec.generator_arguments else None
-            texts = [generator_doc or timm_docs.get(field.argument_name) or _kind_text(field)]
+            texts = [timm_docs.get(field.argument_name) or generator_doc or _kind_text(field)]
             if field.kind is Kind.COMPONENT and field.choices:
                 objects = named_objects(spec, model_cls, field.argument_name)
                 texts.append(_choices_text(field, keys, objects))

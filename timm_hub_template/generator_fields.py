@@ -44,7 +44,8 @@ ROUND_DEFAULTS = {"channel_multiplier": 1.0, "channel_divisor": 8, "channel_min"
 # The generator fields, in the order a person reads them, then the override.
 FIELDS = ("arch_def", *DECODE_DEFAULTS, *ROUND_DEFAULTS, "num_features", "num_features_rounding")
 OVERRIDE = "block_args"
-# What each generator field means, for the config class's `Args:` (timm's builders have no Args sections).
+# What each generator field means, for the config class's `Args:` where timm's class documents no such argument
+# (timm's builders have no Args sections).
 FIELD_DOCS = {
     "arch_def": 'timm\'s block strings, one list per stage (`"ir_r2_k3_s2_e6_c24_se0.25"`: inverted residual, 2 '
     "repeats, kernel 3, stride 2, expansion 6, 24 channels, squeeze-excite 0.25), decoded by `decode_arch_def`.",
@@ -57,7 +58,6 @@ FIELD_DOCS = {
     "channel_divisor": "Channel counts are rounded to a multiple of this (`round_channels`).",
     "channel_min": "The smallest channel count after rounding, or None for `channel_divisor`.",
     "round_limit": "Rounding down may not remove more than 1 - round_limit of the channels (`round_channels`).",
-    "num_features": "The head's width before rounding (timm's generators pass 1280 and round it).",
     "num_features_rounding": "How the head width follows `channel_multiplier`: 'round' rounds `num_features`, "
     "'max' never goes below it, None keeps it as is.",
     "block_args": "Decoded blocks used instead of `arch_def` (an override), or None.",
