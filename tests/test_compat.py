@@ -20,7 +20,8 @@ import transformers
 from support import bake, install
 
 from timm_hub_template import compat
-from timm_hub_template.timm_floor import build_history, version_key
+from timm_hub_template.maintenance.timm_history import build_history
+from timm_hub_template.timm_floor import version_key
 
 ARCHITECTURES = {
     "resnet10t": "Resnet10t",  # a CNN with a backbone (ResNet, as resnet50d: the same code, a tenth of the work)

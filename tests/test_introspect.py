@@ -169,7 +169,7 @@ def test_gradient_checkpointing_is_asked_of_timm_model():
 
 
 def test_the_class_table_describes_the_installed_timm():
-    """timm_classes.json is regenerated (`python -m timm_hub_template classes`) when timm changes."""
+    """timm_classes.json is regenerated (`python -m timm_hub_template.maintenance classes`) when timm changes."""
     import timm
 
     from timm_hub_template.introspect import class_table

@@ -820,25 +820,6 @@ def class_info(model_cls: type, name: str, kwargs: dict[str, Any], pruned: bool)
     return describe_class(model_cls, [(name, kwargs, pruned)])[0]
 
 
-def build_class_table(names: list[str] | None = None, progress: bool = True) -> dict[str, Any]:
-    """timm_classes.json: every timm class with its architectures, built on the meta device (minutes)."""
-    import timm
-    import torch
-    from tqdm.auto import tqdm
-
-    grouped: dict[str, tuple[type, list[tuple[str, dict[str, Any], bool]]]] = {}
-    for name in tqdm(names or timm.list_models(), disable=not progress, unit="model"):
-        with capture_constructor_calls() as capture, torch.device("meta"):
-            timm.create_model(name, pretrained=False)
-        model_cls = capture.model_cls
-        grouped.setdefault(class_key(model_cls), (model_cls, []))[1].append((name, capture.kwargs, capture.pruned))
-    classes = {}
-    for key, (model_cls, captures) in sorted(grouped.items()):
-        info, fallbacks = describe_class(model_cls, captures)
-        classes[key] = {"architectures": [name for name, _, _ in captures], "fallback": fallbacks, **info.to_json()}
-    return {"timm": timm.__version__, "classes": classes}
-
-
 def _stage_names(model: Any) -> tuple[str, ...]:
     """Names of the feature maps in timm's `feature_info` (`stage<i>` where module names repeat, as in coat)."""
     names = tuple(info["module"] for info in getattr(model, "feature_info", None) or ())
