@@ -15,7 +15,7 @@ import json
 import pytest
 import timm
 
-from timm_hub_template.introspect import CLASSES_FILE
+from timm_hub_template.introspection import CLASSES_FILE
 from timm_hub_template.maintenance.class_table import build_class_table
 
 CLASSES = [

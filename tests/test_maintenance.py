@@ -71,7 +71,7 @@ def test_a_generation_never_imports_the_maintenance_tools(tmp_path):
             p.name for p in folder.iterdir()
         }
     loaded = result.stdout.strip().splitlines()[-1]
-    assert "timm_hub_template.introspect" in loaded and "maintenance" not in loaded
+    assert "timm_hub_template.introspection" in loaded and "maintenance" not in loaded
 
 
 def maintenance(*arguments: str, cwd: Path) -> subprocess.CompletedProcess:

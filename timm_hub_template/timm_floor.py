@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from timm_hub_template.answers import DATA_CONFIG_KEYS
 
 if TYPE_CHECKING:
-    from timm_hub_template.introspect import ArchitectureSpec
+    from timm_hub_template.introspection import ArchitectureSpec
 
 HISTORY = Path(__file__).parent / "timm_history.json"
 

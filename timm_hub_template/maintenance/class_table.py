@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from timm_hub_template.introspect import CLASSES_FILE, capture_constructor_calls, class_key, describe_class
+from timm_hub_template.introspection import CLASSES_FILE, capture_constructor_calls, class_key, describe_class
 
 
 def build_class_table(names: list[str] | None = None, progress: bool = True) -> dict[str, Any]:

@@ -43,7 +43,7 @@ class ClassReach:
 
 
 def class_table() -> dict[str, Any]:
-    from timm_hub_template.introspect import class_table as table_of_classes
+    from timm_hub_template.introspection import class_table as table_of_classes
 
     table = table_of_classes()
     if not table:
@@ -87,7 +87,7 @@ def build_sibling(package: dict[str, Any], module: str, prefix: str, sibling: st
     """The base repository's model for `sibling`'s config values, as if edited into its config.json."""
     import torch
 
-    from timm_hub_template.introspect import inspect_architecture
+    from timm_hub_template.introspection import inspect_architecture
 
     spec = inspect_architecture(sibling)
     if not spec.explicit:

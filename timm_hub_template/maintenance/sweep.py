@@ -53,7 +53,7 @@ def check_one(name: str, max_params: int) -> Result:
     from timm_hub_template import batch
     from timm_hub_template.errors import first_line
     from timm_hub_template.formatting import ruff_problems
-    from timm_hub_template.introspect import inspect_architecture
+    from timm_hub_template.introspection import inspect_architecture
     from timm_hub_template.verify import LOADERS
 
     start = time.perf_counter()
