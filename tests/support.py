@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +13,9 @@ from typing import Any
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent
 CHECK_FOLDER = Path(__file__).resolve().parent / "check_folder.py"
+# Other versions of the libraries, installed for a test: under the venv (CI creates .venv afresh only when it is
+# missing), or where the variable says.
+PACKAGE_CACHE = Path(os.environ.get("TIMM_HUB_TEMPLATE_COMPAT_CACHE") or Path(sys.prefix) / "timm-hub-template-compat")
 
 
 def bake(output_dir: Path, **context: Any) -> Path:
@@ -28,6 +34,26 @@ def bake_in_subprocess(output_dir: Path, **context: Any) -> Path:
     command = [sys.executable, "-m", "cookiecutter", "--no-input", "-o", str(output_dir), str(TEMPLATE_DIR)]
     subprocess.run([*command, *variables], check=True)
     return output_dir / context.get("repo_name", f"custom-{str(context['architecture']).split('.')[0]}")
+
+
+def install(*packages: str) -> Path:
+    """`pip install --no-deps --target` into a folder of PACKAGE_CACHE named after the packages; reused when
+    complete."""
+    digest = hashlib.sha256(" ".join(packages).encode()).hexdigest()[:10]
+    target = PACKAGE_CACHE / f"{packages[0].replace('==', '-')}-{digest}"
+    if (target / ".complete").exists():
+        return target
+    staging = PACKAGE_CACHE / f".staging-{target.name}-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    command = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps"]
+    result = subprocess.run(
+        [*command, "--target", str(staging), *packages], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, f"pip could not install {packages}: {result.stderr[-2000:]}"
+    (staging / ".complete").write_text("\n".join(packages) + "\n")
+    shutil.rmtree(target, ignore_errors=True)
+    staging.rename(target)
+    return target
 
 
 def save_timm_checkpoint(architecture: str, path: Path, seed: int = 0) -> Path:

@@ -7,11 +7,9 @@ Each other version is installed with `pip install --no-deps --target` into a cac
 (under the venv: reruns reuse it), and put first on PYTHONPATH of a fresh process, as a user's environment would be.
 """
 
-import hashlib
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,10 +17,11 @@ from pathlib import Path
 import pytest
 import timm
 import transformers
-from support import bake
+from support import bake, install
 
 from timm_hub_template import compat
-from timm_hub_template.timm_floor import build_history, version_key
+from timm_hub_template.maintenance.timm_history import build_history
+from timm_hub_template.timm_floor import version_key
 
 ARCHITECTURES = {
     "resnet10t": "Resnet10t",  # a CNN with a backbone (ResNet, as resnet50d: the same code, a tenth of the work)
@@ -30,8 +29,6 @@ ARCHITECTURES = {
     "vit_tiny_r_s16_p8_224": "VitTinyRS16P8224",  # a fallback: built by name (hybrid ViT stem)
 }
 INSTALLED = transformers.__version__  # the newest end: the template's own
-# Under the venv (CI creates .venv afresh only when it is missing), or where the variable says.
-CACHE = Path(os.environ.get("TIMM_HUB_TEMPLATE_COMPAT_CACHE") or Path(sys.prefix) / "timm-hub-template-compat")
 CHECK = Path(__file__).resolve().parent / "check_compat.py"
 # README, "Versions": each card's timm floor, and for two of them the release before it with what it lacks (the
 # fallback's floor, 1.0.3, is the oldest 1.0.x on PyPI: there is no 1.0.x before it). resnet10t is a ResNet, as
@@ -40,25 +37,6 @@ FLOORS = {"resnet10t": "1.0.8", "vit_tiny_patch16_224": "1.0.23", "vit_tiny_r_s1
 BEFORE_FLOORS = {"resnet10t": ("1.0.7", "channels"), "vit_tiny_patch16_224": ("1.0.22", "DiffParallelScalingBlock")}
 
 pytestmark = pytest.mark.slow  # pip installs and a fresh process per version
-
-
-def install(*packages: str) -> Path:
-    """`pip install --no-deps --target` into a folder of CACHE named after the packages; reused when complete."""
-    digest = hashlib.sha256(" ".join(packages).encode()).hexdigest()[:10]
-    target = CACHE / f"{packages[0].replace('==', '-')}-{digest}"
-    if (target / ".complete").exists():
-        return target
-    staging = CACHE / f".staging-{target.name}-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    command = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps"]
-    result = subprocess.run(
-        [*command, "--target", str(staging), *packages], capture_output=True, text=True, check=False
-    )
-    assert result.returncode == 0, f"pip could not install {packages}: {result.stderr[-2000:]}"
-    (staging / ".complete").write_text("\n".join(packages) + "\n")
-    shutil.rmtree(target, ignore_errors=True)
-    staging.rename(target)
-    return target
 
 
 def run_check(folders: dict[str, Path], tmp_path: Path, site: Path | None) -> dict:

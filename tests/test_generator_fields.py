@@ -14,7 +14,7 @@ from transformers import AutoConfig, AutoModelForImageClassification
 
 from timm_hub_template import batch
 from timm_hub_template.generator_fields import record_generator_calls
-from timm_hub_template.introspect import Kind, capture_constructor_calls, class_architectures, inspect_architecture
+from timm_hub_template.introspection import Kind, capture_constructor_calls, class_architectures, inspect_architecture
 
 # (generated architecture, timm sibling, the config.json values edited to build it)
 EDITS = [
@@ -217,7 +217,7 @@ def test_block_args_override_the_block_strings(generated, tmp_path):
     """`block_args` (timm's decoded blocks, components tagged) build the model instead of `arch_def`."""
     from timm.models._efficientnet_builder import decode_arch_def
 
-    from timm_hub_template.introspect import ConfigEncoder
+    from timm_hub_template.introspection import ConfigEncoder
 
     folder = tmp_path / "override"
     shutil.copytree(generated("efficientnet_b0"), folder, ignore=shutil.ignore_patterns(".git", "*.safetensors"))

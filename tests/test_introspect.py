@@ -6,16 +6,16 @@ from functools import partial
 import pytest
 from torch import nn
 
-from timm_hub_template.introspect import (
+from timm_hub_template.introspection import (
     ConfigEncoder,
     Kind,
     SourceWriter,
     Unrepresentable,
-    _fields,
     describe_class,
     inspect_architecture,
     plain_components,
 )
+from timm_hub_template.introspection.architecture import _fields
 from timm_hub_template.jinja_extension import import_block, pyliteral
 
 
@@ -169,10 +169,10 @@ def test_gradient_checkpointing_is_asked_of_timm_model():
 
 
 def test_the_class_table_describes_the_installed_timm():
-    """timm_classes.json is regenerated (`python -m timm_hub_template classes`) when timm changes."""
+    """timm_classes.json is regenerated (`python -m timm_hub_template.maintenance classes`) when timm changes."""
     import timm
 
-    from timm_hub_template.introspect import class_table
+    from timm_hub_template.introspection import class_table
 
     table = class_table()
     assert table, "timm_classes.json is missing or written for another timm version"
@@ -208,3 +208,13 @@ def test_a_string_that_is_also_a_component_key_is_not_written_ambiguously():
     kwargs["blocks"] = [{"kind": "basic", "depth": 2}]
     fields = _fields(NamesItsActivation, kwargs, ConfigEncoder(info.keys, info.reserved), info)
     assert [(f.name, f.value) for f in fields] == [("blocks", [{"kind": "basic", "depth": 2}]), ("act_layer", "ReLU")]
+
+
+def test_the_old_import_path_still_offers_the_introspection():
+    """`timm_hub_template.introspect` (the module before the split into `timm_hub_template.introspection`)."""
+    import timm_hub_template.introspect as old
+    import timm_hub_template.introspection as package
+
+    assert old.__all__ == package.__all__
+    assert all(getattr(old, name) is getattr(package, name) for name in package.__all__)
+    assert old.inspect_architecture("resnet10t").model_class == "ResNet"

@@ -249,7 +249,7 @@ def test_missing_onnx_packages_are_named_in_one_line(tmp_path):
 
 @pytest.mark.slow
 def test_onnx_sweep_rows_say_the_result_or_the_reason():
-    from timm_hub_template.onnx_sweep import markdown, run_one
+    from timm_hub_template.maintenance.onnx_sweep import markdown, run_one
 
     passed = run_one("resnet", "test_resnet")
     failed = run_one("none", "not_a_timm_architecture")

@@ -9,7 +9,7 @@ import torch
 from support import bake
 from transformers import AutoConfig, AutoModelForImageClassification
 
-from timm_hub_template.introspect import inspect_architecture
+from timm_hub_template.introspection import inspect_architecture
 
 
 @pytest.fixture(scope="module")

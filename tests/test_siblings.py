@@ -5,9 +5,9 @@ import ast
 
 import pytest
 
-from timm_hub_template.introspect import class_architectures, inspect_architecture
+from timm_hub_template.introspection import class_architectures, inspect_architecture
+from timm_hub_template.maintenance.siblings import reach_class, render_code
 from timm_hub_template.names import class_prefix, module_name
-from timm_hub_template.siblings import reach_class, render_code
 
 # A sample of classes: (architecture whose names the renders share, other architectures of the same class)
 SAMPLE = {

@@ -1,6 +1,6 @@
 """Issue 3: the coverage sweep's per-architecture check and its table."""
 
-from timm_hub_template import sweep
+from timm_hub_template.maintenance import sweep
 
 ARCHITECTURE = "test_byobnet"  # timm's smallest byobnet, about 0.5M parameters
 
@@ -49,7 +49,7 @@ def test_coverage_repeats_the_sibling_totals(tmp_path):
     import json
     from dataclasses import asdict
 
-    from timm_hub_template.siblings import ClassReach, Reach
+    from timm_hub_template.maintenance.siblings import ClassReach, Reach
 
     assert sweep.siblings_section(tmp_path / "SIBLINGS.jsonl") == ""  # no sibling sweep yet: no section
     reach = ClassReach(

@@ -25,7 +25,7 @@ from timm_hub_template import checkpoints, dependencies, digests
 from timm_hub_template.errors import printable
 
 if TYPE_CHECKING:
-    from timm_hub_template.introspect import ArchitectureSpec
+    from timm_hub_template.introspection import ArchitectureSpec
 
 # The answers cookiecutter's own yes/no prompts accept.
 YES = {"yes", "y", "true", "1", "on"}
@@ -113,7 +113,7 @@ class Answers:
 
 
 def _inspect(architecture: str, num_classes: int | None, model_args_json: str) -> ArchitectureSpec:
-    from timm_hub_template.introspect import inspect_architecture
+    from timm_hub_template.introspection import inspect_architecture
 
     return inspect_architecture(architecture, num_classes, model_args_json)
 
@@ -463,7 +463,7 @@ def _check_model_args(spec: ArchitectureSpec, model_args: dict[str, Any], archit
     """Names `timm.create_model(architecture, ...)` takes, with values of the type the constructor's field holds
     (timm checks the rest). Besides the constructor's arguments, the architecture's own function may take more
     (`bn_eps`, `bn_momentum` of the generator-built families, as `train.py` passes them): those are asked of timm."""
-    from timm_hub_template.introspect import Kind
+    from timm_hub_template.introspection import Kind
 
     for name, value in model_args.items():
         if name in NOT_MODEL_ARGS:

@@ -55,22 +55,16 @@ def shard(names: list[str], index: int, count: int) -> list[str]:
 
 def render_context(overrides: dict[str, Any], output_dir: Path) -> dict[str, Any]:
     """The cookiecutter context a `cookiecutter --no-input <template> key=value ...` run would have."""
-    from cookiecutter.generate import generate_context
-    from cookiecutter.prompt import prompt_for_config
+    from timm_hub_template.cookiecutter_run import context_for
 
-    context = generate_context(context_file=TEMPLATE_DIR / "cookiecutter.json", extra_context=overrides)
-    context["cookiecutter"] = prompt_for_config(context, no_input=True)
-    context["cookiecutter"].update(
-        _template=str(TEMPLATE_DIR), _output_dir=str(output_dir.resolve()), _repo_dir=str(TEMPLATE_DIR)
-    )
-    return context
+    return context_for(TEMPLATE_DIR, overrides, output_dir)
 
 
 def render_files(context: dict[str, Any], output_dir: Path) -> Path:
     """cookiecutter's own rendering of the template (hooks left to the caller); returns the project folder."""
-    from cookiecutter.generate import generate_files
+    from timm_hub_template.cookiecutter_run import render_without_hooks
 
-    generate_files(repo_dir=str(TEMPLATE_DIR), context=context, output_dir=str(output_dir), accept_hooks=False)
+    render_without_hooks(TEMPLATE_DIR, context, output_dir)
     return output_dir / context["cookiecutter"]["repo_name"]
 
 

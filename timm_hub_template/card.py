@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from timm_hub_template.answers import Answers
-    from timm_hub_template.introspect import ArchitectureSpec
+    from timm_hub_template.introspection import ArchitectureSpec
     from timm_hub_template.onnx_export import OnnxReport
     from timm_hub_template.stats import ModelStats
 

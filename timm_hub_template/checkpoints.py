@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from timm_hub_template.errors import first_line
 
 if TYPE_CHECKING:
-    from timm_hub_template.introspect import ArchitectureSpec
+    from timm_hub_template.introspection import ArchitectureSpec
 
 SUFFIXES = (".safetensors", ".pth.tar", ".pth", ".pt", ".bin")
 # Which weights of a training checkpoint are published: `auto` is timm's own choice (`load_checkpoint` and
@@ -118,7 +118,7 @@ def inspect_file(path: Path, key_choice: str = "auto") -> Checkpoint:
         if key_choice == "state_dict_ema":
             raise CheckpointError(f"{path.name} holds one state dict, no EMA weights: use checkpoint_key=auto")
         return Checkpoint(path, "", {}, shapes, dtypes)
-    from timm_hub_template.introspect import json_safe
+    from timm_hub_template.introspection import json_safe
 
     contents = load(path, mmap=True)
     key = _published_key(contents, key_choice, path)

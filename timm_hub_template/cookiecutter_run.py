@@ -1,20 +1,28 @@
 """What the template needs to know of the cookiecutter run it is part of, in one place.
 
-cookiecutter renders the hooks in its own process (that is where the template does its work), but it does not
-hand a template everything a run needs:
+Everything the template reads of cookiecutter itself (its context keys, its call signatures, its frames) is here;
+the rest of the package asks this module. cookiecutter renders the hooks in its own process (that is where the
+template does its work), but it does not hand a template everything a run needs:
 
+- **The project folder.** Its name is ours (`project_folder` renders it); the folder it goes into is the context's
+  `_output_dir`, which `cookiecutter()` sets for the current run since 2.3 (2.1 and 2.2 kept the replayed run's
+  under `--replay`: hence the floor in requirements.txt). cruft calls `generate_files` itself without it: then it
+  is the `output_dir` of cookiecutter's `generate.render_and_create_dir`, read from its frame. The hooks run in
+  that folder (cookiecutter's `hooks.run_script_with_context(script_path, cwd=<project folder>, context)`), so they
+  ask the run rather than cookiecutter's frames.
 - **The folder the user ran it from.** cookiecutter renders the hooks inside the template's folder (`work_in`),
   so a relative path the user typed (`weights=output/train/run/model_best.pth.tar`) must be resolved against
-  the folder the run started in. It is read when cookiecutter renders the project folder's name
-  (`render_and_create_dir`, before any `work_in`), in the CLI and in batch mode alike.
-- **The project folder the hook runs in**, which the context does not hold (cruft does not set `_output_dir`): it
-  is the `cwd` of cookiecutter's `hooks.run_script_with_context(script_path, cwd, context)`.
+  the folder the run started in; no context key holds it. It is the working directory while the project folder's
+  name is rendered (before any `work_in`), in the CLI, in cruft and in batch mode alike.
 - **Whether `cruft update` is regenerating the template** to compute its diff (nothing may then be committed or
-  pushed): cruft's `update` module is on the call stack.
+  pushed): cruft's `update` module is on the call stack. cruft's context (`_template`, `_commit`) is the same for
+  `cruft create`, which must commit and push, so only the stack tells.
+- **Batch mode's rendering** (`context_for`, `render_without_hooks`): cookiecutter's `generate_context`,
+  `prompt_for_config` and `generate_files(accept_hooks=False)`, with the context keys `cookiecutter()` adds.
 - **Clean-up of an interrupted run.** cookiecutter removes the folder it created only when a hook script fails;
   an interrupt anywhere else (while the pre-generation hook is rendered, while files are rendered) leaves the
-  folder behind. `RunGuard` removes a folder the run created if the process ends before the run finished, and
-  turns SIGTERM into the same clean exit as Ctrl-C.
+  folder behind. A guard installed when the run begins removes a folder the run created if the process ends before
+  the run finished, and turns SIGTERM into the same clean exit as Ctrl-C.
 - **One run per folder.** Two runs into the same folder (`-f`) would interleave their files: the second waits for
   the first (an exclusive `flock` on the folder, held until the run ends).
 
@@ -31,6 +39,7 @@ import shutil
 import signal
 import sys
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -58,15 +67,10 @@ def _frames():
 
 
 def hook_working_directory() -> Path:
-    """The folder cookiecutter runs the hook being rendered in: the generated project."""
-    for frame in _frames():
-        if (
-            frame.f_code.co_name == "run_script_with_context"
-            and frame.f_globals.get("__name__") == "cookiecutter.hooks"
-            and "cwd" in frame.f_locals
-        ):
-            return Path(frame.f_locals["cwd"]).resolve()
-    raise _unsupported("the hook's working directory (hooks.run_script_with_context)")
+    """The folder cookiecutter runs the hook being rendered in: the project folder of the current run."""
+    if _current is None or _current.finished:
+        raise _unsupported("the project folder (its name was not rendered by project_folder before the hooks)")
+    return _current.folder
 
 
 def cruft_update() -> bool:
@@ -92,28 +96,67 @@ _current: Run | None = None
 _guard_installed = False
 
 
-def begin(folder_name: str) -> Run:
-    """Called while cookiecutter renders the project folder's name in `generate.render_and_create_dir`, just before
-    it creates the folder: the working directory is still the user's, and whether the folder exists tells whether
-    this run creates it."""
+def begin(folder_name: str, cookiecutter: Mapping[str, Any] | None = None) -> Run:
+    """Called while cookiecutter renders the project folder's name (`cookiecutter`: the context's variables), just
+    before it creates the folder: the working directory is still the user's, and whether the folder exists tells
+    whether this run creates it."""
     global _current
     if _current is not None and not _current.finished:
         finish()  # an earlier run in this process (batch mode, tests calling cookiecutter() in-process)
-    locals_of = {
-        frame.f_code.co_name: frame.f_locals
-        for frame in _frames()
-        if frame.f_globals.get("__name__") == "cookiecutter.generate"
-    }
-    if "output_dir" not in locals_of.get("render_and_create_dir", {}):
-        raise _unsupported("the output folder (generate.render_and_create_dir)")
     invocation_dir = Path.cwd()
-    folder = (invocation_dir / str(locals_of["render_and_create_dir"]["output_dir"]) / folder_name).resolve()
+    folder = (invocation_dir / _output_dir(cookiecutter or {}) / folder_name).resolve()
     _current = Run(invocation_dir=invocation_dir, folder=folder, created=not folder.exists())
     # With hooks (the command line, cruft) they report the run, and cookiecutter cleans up only after a failed hook;
     # without (batch mode), the caller cleans up after itself.
-    if locals_of.get("generate_files", {}).get("accept_hooks", True):
+    if not _rendering_without_hooks:
         _install_guard()
     return _current
+
+
+def _output_dir(cookiecutter: Mapping[str, Any]) -> str:
+    """The folder the project folder goes into: the context's `_output_dir` (set by `cookiecutter()` and batch mode),
+    else (cruft's own `generate_files` call) the `output_dir` cookiecutter is rendering the folder's name for."""
+    if cookiecutter.get("_output_dir"):
+        return str(cookiecutter["_output_dir"])
+    for frame in _frames():
+        if (
+            frame.f_code.co_name == "render_and_create_dir"
+            and frame.f_globals.get("__name__") == "cookiecutter.generate"
+            and "output_dir" in frame.f_locals
+        ):
+            return str(frame.f_locals["output_dir"])
+    raise _unsupported("the output folder (generate.render_and_create_dir)")
+
+
+_rendering_without_hooks = False  # batch mode's `render_without_hooks` is rendering
+
+
+def context_for(template_dir: Path, extra_context: dict[str, Any], output_dir: Path) -> dict[str, Any]:
+    """The context `cookiecutter --no-input <template_dir> key=value ... -o <output_dir>` would render with."""
+    from cookiecutter.generate import generate_context
+    from cookiecutter.prompt import prompt_for_config
+
+    context = generate_context(context_file=template_dir / "cookiecutter.json", extra_context=extra_context)
+    context["cookiecutter"] = prompt_for_config(context, no_input=True)
+    # The keys `cookiecutter()` adds (batch mode has no replay, clone or checkout).
+    context["cookiecutter"].update(
+        _template=str(template_dir), _output_dir=str(output_dir.resolve()), _repo_dir=str(template_dir)
+    )
+    return context
+
+
+def render_without_hooks(template_dir: Path, context: dict[str, Any], output_dir: Path) -> Path:
+    """cookiecutter's own rendering of the template's files, hooks left to the caller; returns the project folder."""
+    from cookiecutter.generate import generate_files
+
+    global _rendering_without_hooks
+    _rendering_without_hooks = True
+    try:
+        return Path(
+            generate_files(repo_dir=str(template_dir), context=context, output_dir=str(output_dir), accept_hooks=False)
+        )
+    finally:
+        _rendering_without_hooks = False
 
 
 def current() -> Run | None:

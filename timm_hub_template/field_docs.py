@@ -17,7 +17,8 @@ import textwrap
 from typing import Any
 
 from timm_hub_template.generator_fields import FIELD_DOCS
-from timm_hub_template.introspect import ArchitectureSpec, Field, Kind, _factory_arguments, object_of
+from timm_hub_template.introspection import ArchitectureSpec, Field, Kind, object_of
+from timm_hub_template.introspection.classes import _factory_arguments
 
 WIDTH = 88  # ruff's default line length, which the generated files keep
 INDENT = " " * 4  # the class body

@@ -248,7 +248,7 @@ def _json_like(value: Any) -> bool:
 def arrange(fields: list[Any], form: GeneratorForm) -> list[Any]:
     """The class's fields with the generator fields first (kind GENERATOR) and the override last; the constructor
     arguments the generator fields replace are left out."""
-    from timm_hub_template.introspect import Field, Kind
+    from timm_hub_template.introspection import Field, Kind
 
     by_name = {field.name: field for field in fields}
     generator = []

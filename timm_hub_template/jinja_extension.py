@@ -25,8 +25,9 @@ import re
 import sys
 from typing import Any
 
-from jinja2 import Environment
+from jinja2 import Environment, pass_context
 from jinja2.ext import Extension
+from jinja2.runtime import Context
 
 from timm_hub_template import cookiecutter_run, names
 
@@ -166,7 +167,8 @@ def public_context(cookiecutter: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in cookiecutter.items() if not key.startswith("_")}
 
 
-def project_folder(repo_name: str) -> str:
+@pass_context
+def project_folder(context: Context, repo_name: str) -> str:
     """The folder cookiecutter creates: `repo_name`, or a placeholder inside the output folder when `repo_name`
     is not a safe folder name (`../x`, `a/b`, empty). The pre-generation hook then refuses the name, and
     cookiecutter removes the placeholder: an unsafe name never becomes a path. The same when packages are missing,
@@ -177,7 +179,7 @@ def project_folder(repo_name: str) -> str:
     # Without the template's packages the pre-generation hook stops the run with the line that names them.
     folder = INVALID_FOLDER if dependencies.missing() or repo_name_error(repo_name) else repo_name
     try:
-        cookiecutter_run.begin(folder)
+        cookiecutter_run.begin(folder, context.get("cookiecutter"))
     except cookiecutter_run.CookiecutterChanged as problem:
         raise SystemExit(f"Error: {problem}") from None  # before any folder exists: one line, no traceback
     return folder

@@ -49,7 +49,7 @@ def _features_module(model: Any):
     """A headless timm model as (last_hidden_state, pooler_output), the outputs of the generated `Model`."""
     import torch
 
-    from timm_hub_template.introspect import pools
+    from timm_hub_template.introspection import pools
 
     class Features(torch.nn.Module):
         def __init__(self, timm_model):

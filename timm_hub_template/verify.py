@@ -48,7 +48,7 @@ def run_reference(reference: Any, input_size: tuple[int, ...], dtype: Any) -> Re
     """
     import torch
 
-    from timm_hub_template.introspect import pools
+    from timm_hub_template.introspection import pools
 
     generator = torch.Generator().manual_seed(0)
     pixel_values = torch.randn(1, *input_size, generator=generator).to(dtype)

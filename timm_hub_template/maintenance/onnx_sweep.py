@@ -5,7 +5,7 @@ Each architecture (random weights, seed 0, timm's class with its default head) g
 two images against timm's logits. The table (exporter, max abs diff, seconds, or the reason it fails)
 is written as Markdown:
 
-    python -m timm_hub_template.onnx_sweep --output ONNX.md
+    python -m timm_hub_template.maintenance onnx-sweep --output ONNX.md
 
 All 1,371 architectures would take hours on a CPU (export and check are 5-60 s each); the sample covers the kinds
 of layers timm has: CNNs, ViTs with and without relative positions or RoPE, windowed and hybrid attention,
@@ -121,7 +121,7 @@ def markdown(results: list[OnnxResult], seconds: float) -> str:
 
     passed = sum(result.status == "ok" for result in results)
     summary = (
-        f"`python -m timm_hub_template.onnx_sweep --output ONNX.md`: {passed} of {len(results)} architectures (one per "
+        f"`python -m timm_hub_template.maintenance onnx-sweep --output ONNX.md`: {passed} of {len(results)} architectures (one per "
         f"family, random weights) export with `torch.onnx.export` (dynamic batch axis), pass `onnx.checker` and give "
         f"timm's logits within the tolerance on onnxruntime (CPU); export, check and run took {seconds:.0f} s in all on "
         f"{platform.machine()} "
@@ -160,12 +160,16 @@ def _note(result: OnnxResult) -> str:
     return " (dynamo " + result.reason.removeprefix("dynamo: ").replace("|", "\\|") + ")"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+HELP = "export one small architecture per family of a sample with onnx=yes's checks (the ONNX table)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", default="ONNX.md")
     parser.add_argument("--families", nargs="*", help="families of the sample to run (default: all of it)")
     parser.add_argument("--previous", help="JSON lines this command printed before: their families are not rerun")
-    options = parser.parse_args(argv)
+
+
+def run(options: argparse.Namespace) -> int:
     sample = {family: SAMPLE[family] for family in options.families} if options.families else SAMPLE
     previous = {}
     if options.previous:
@@ -182,7 +186,3 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(results[-1].__dict__), flush=True)
     Path(options.output).write_text(markdown(results, sum(result.seconds for result in results)))
     return 0 if all(result.status == "ok" for result in results) else 1
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
