@@ -15,6 +15,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
+import pytest
 import timm
 from support import TEMPLATE_DIR
 
@@ -108,8 +109,47 @@ def test_the_sweep_command_rebuilds_its_table_from_its_log(tmp_path):
     result = maintenance("sweep", ARCHITECTURE, "--output", "COVERAGE.md", "--report-only", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     table = (tmp_path / "COVERAGE.md").read_text()
-    assert "- architectures: 1 of 1 in 1 families" in table and "| resnet | 1 | 1 | 1 | 0 | 0 |" in table
+    assert "- architectures: 1 of 1 in 1 families" in table and "| resnet | 1 | 1 | 1 | 0 | 0 | 0 |" in table
     assert "python -m timm_hub_template.maintenance sweep" in table
+
+
+def test_a_sharded_sweep_reports_its_share_of_the_names(tmp_path):
+    """`--shard 1/2` covers every second name of timm's list, as batch mode's shards do; the table says the command."""
+    from timm_hub_template.maintenance.sweep import Result
+
+    names = timm.list_models("resnet1*")
+    rows = [Result(name, "resnet", True, 5_000_000, "exact") for name in names]
+    (tmp_path / "COVERAGE.jsonl").write_text("".join(json.dumps(asdict(row)) + "\n" for row in rows))
+    result = maintenance(
+        "sweep", "resnet1*", "--shard", "1/2", "--output", "COVERAGE.md", "--report-only", cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    table = (tmp_path / "COVERAGE.md").read_text()
+    share = names[1::2]
+    assert f"- architectures: {len(share)} of {len(share)} in 1 families" in table
+    assert "--shard 1/2" in table
+
+
+@pytest.mark.slow
+def test_a_numeric_run_redoes_a_structure_only_result_in_bfloat16(tmp_path):
+    """Above `--max-params` and up to `--bf16-max-params` an architecture is generated with bfloat16 weights and
+    checked by the three loaders; the structure-only result it replaces is redone, an exact one is kept."""
+    from timm_hub_template.maintenance.sweep import Result
+
+    kept = Result("resnet14t", "resnet", True, 8_000_000, "exact", loaders={"custom code": "exact"})
+    redone = Result(ARCHITECTURE, "resnet", True, 5_000_000, "structure", loaders={"custom code": "structure"})
+    log = tmp_path / "COVERAGE.jsonl"
+    log.write_text(json.dumps(asdict(kept)) + "\n" + json.dumps(asdict(redone)) + "\n")
+    limits = ("--max-params", "0", "--bf16-max-params", "100000000", "--workers", "1")
+    result = maintenance("sweep", ARCHITECTURE, "resnet14t", *limits, "--output", "COVERAGE.md", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = [json.loads(line) for line in log.read_text().splitlines()]
+    assert len(rows) == 3 and rows[0] == asdict(kept)
+    assert rows[2]["name"] == ARCHITECTURE and rows[2]["status"] == "exact", rows[2]
+    assert rows[2]["dtype"] == "bfloat16" and set(rows[2]["loaders"].values()) == {"exact"}
+    table = (tmp_path / "COVERAGE.md").read_text()
+    assert f"## Exact in bfloat16\n\n- `{ARCHITECTURE}` (resnet, 5M)" in table
+    assert "- exact: 2 (1 in float32, 1 in bfloat16), structure only: 0, failed: 0" in table
 
 
 def test_the_timm_history_reads_a_release_with_a_module_of_its_own():

@@ -11,6 +11,8 @@ from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
+    from timm_hub_template import batch as batch_mode  # light: torch, timm and transformers load when it runs
+
     parser = argparse.ArgumentParser(prog="python -m timm_hub_template", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     batch = commands.add_parser("batch", help="generate many architectures in one process")
@@ -19,14 +21,12 @@ def main(argv: list[str] | None = None) -> int:
     batch.add_argument("--weights", default="random", help="pretrained, random (default) or a checkpoint path")
     batch.add_argument(
         "--shard",
-        type=parse_shard,
+        type=batch_mode.parse_shard,
         default=(0, 1),
         metavar="I/N",
         help="generate only shard I of N (0 <= I < N): N machines with indices 0..N-1 cover the names without overlap",
     )
     args = parser.parse_args(argv)
-
-    from timm_hub_template import batch as batch_mode
 
     try:
         architectures = batch_mode.shard(batch_mode.expand(args.architectures), *args.shard)
@@ -36,14 +36,6 @@ def main(argv: list[str] | None = None) -> int:
     outcomes = batch_mode.run(architectures, args.output, weights=args.weights)
     print(batch_mode.summary(outcomes))
     return 0 if all(outcome.ok for outcome in outcomes) else 1
-
-
-def parse_shard(value: str) -> tuple[int, int]:
-    """`I/N` as (I, N), with 0 <= I < N, e.g. a Slurm array's or a Kubernetes indexed Job's index and count."""
-    index, _, count = value.partition("/")
-    if not (index.isdigit() and count.isdigit() and int(index) < int(count)):
-        raise argparse.ArgumentTypeError(f"--shard {value!r} must be I/N with 0 <= I < N, like 0/4")
-    return int(index), int(count)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ A failed architecture leaves no folder behind.
 
 from __future__ import annotations
 
+import argparse
 import fnmatch
 import gc
 import shutil
@@ -51,6 +52,14 @@ def shard(names: list[str], index: int, count: int) -> list[str]:
     """Every `count`-th name from `index` on: `count` workers with indices 0..count-1 cover `names` exactly once,
     each with a mix of families (neighbouring names are alike, so a contiguous split would not balance)."""
     return names[index::count]
+
+
+def parse_shard(value: str) -> tuple[int, int]:
+    """`I/N` as (I, N), with 0 <= I < N, e.g. a Slurm array's or a Kubernetes indexed Job's index and count."""
+    index, _, count = value.partition("/")
+    if not (index.isdigit() and count.isdigit() and int(index) < int(count)):
+        raise argparse.ArgumentTypeError(f"--shard {value!r} must be I/N with 0 <= I < N, like 0/4")
+    return int(index), int(count)
 
 
 def render_context(overrides: dict[str, Any], output_dir: Path) -> dict[str, Any]:

@@ -2,10 +2,14 @@
 
 Each architecture is generated through the batch mode (the cookiecutter template plus the export of the
 post-generation hook), which reloads the folder with the Auto classes and requires logits, pooled features and
-processed pixels equal to timm's. Architectures above `--max-params` are not run for real: their generated model
-is built on the meta device and compared with `timm.create_model` key by key and shape by shape.
+processed pixels equal to timm's, in float32 up to `--max-params`. Above it, up to `--bf16-max-params`, the
+architecture is generated with `dtype=bfloat16` (as a user publishing it in bf16 would) and the three loaders must
+give timm's bf16 outputs exactly: half the memory of float32. Larger ones are built on the meta device and compared
+with `timm.create_model` key by key and shape by shape. `--shard I/N` splits a run across machines or sessions;
+every run appends to the same log, and a structure-only result is redone by a run that would compare it numerically.
 
     python -m timm_hub_template.maintenance sweep --workers 2 --output COVERAGE.md
+    python -m timm_hub_template.maintenance sweep --bf16-max-params 2000000000 --shard 0/4 --output COVERAGE.md
 """
 
 from __future__ import annotations
@@ -16,11 +20,14 @@ import json
 import multiprocessing
 import os
 import resource
+import sys
 import tempfile
 import time
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from timm_hub_template.batch import parse_shard
 
 DEFAULT_MAX_PARAMS = 400_000_000
 
@@ -37,6 +44,25 @@ class Result:
     fallback: str = ""  # why it is built by name (empty: explicit fields)
     # Per loader of verify.LOADERS: "exact", "structure" or "fail"; empty when the run did not reach the loaders.
     loaders: dict[str, str] = field(default_factory=dict)
+    dtype: str = "float32"  # of the numeric comparison ("bfloat16" above --max-params); unused for structure
+
+    @property
+    def bf16(self) -> bool:
+        return self.status != "structure" and self.dtype == "bfloat16"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Up to `max_params` parameters compared numerically in float32, then up to `bf16_max_params` in bfloat16;
+    larger ones on the meta device (structure)."""
+
+    max_params: int
+    bf16_max_params: int = 0
+
+    def dtype_for(self, params: int) -> str | None:
+        if params <= self.max_params:
+            return "float32"
+        return "bfloat16" if params <= self.bf16_max_params else None
 
 
 def family_of(name: str) -> str:
@@ -45,7 +71,7 @@ def family_of(name: str) -> str:
     return model_entrypoint(name).__module__.rsplit(".", 1)[-1]
 
 
-def check_one(name: str, max_params: int) -> Result:
+def check_one(name: str, limits: Limits) -> Result:
     """Generate `name` and check it; never raises."""
     import timm
     import torch
@@ -57,17 +83,18 @@ def check_one(name: str, max_params: int) -> Result:
     from timm_hub_template.verify import LOADERS
 
     start = time.perf_counter()
-    family, explicit, fallback, params = family_of(name), False, "", 0
+    family, explicit, fallback, params, dtype = family_of(name), False, "", 0, "float32"
     try:
         spec = inspect_architecture(name)
         explicit, fallback = spec.explicit, spec.fallback_reason
         with torch.device("meta"):
             params = sum(p.numel() for p in timm.create_model(name).parameters())
+        dtype = limits.dtype_for(params) or "float32"
         with tempfile.TemporaryDirectory() as work:
             notes: list[str] = []
-            if params <= max_params:
-                folder = batch.generate(name, Path(work), weights="random", git_init="no", notes=notes)
-                status = "exact"
+            if limits.dtype_for(params):
+                folder = batch.generate(name, Path(work), weights="random", git_init="no", dtype=dtype, notes=notes)
+                status, dtype = "exact", published_dtype(folder)
             else:
                 folder = batch.check_structure(name, Path(work))
                 status = "structure"
@@ -82,15 +109,24 @@ def check_one(name: str, max_params: int) -> Result:
         status, reason = "fail", f"{type(error).__name__}: {first_line(error)}"
         failed = getattr(error, "failures", None)  # verify.LoaderError: the loaders that failed
         loaders = {loader: "fail" if loader in failed else "exact" for loader in LOADERS} if failed else {}
-    return Result(name, family, explicit, params, status, reason, time.perf_counter() - start, fallback, loaders)
+    seconds = time.perf_counter() - start
+    return Result(name, family, explicit, params, status, reason, seconds, fallback, loaders, dtype)
 
 
-def sweep(names: list[str], workers: int, max_params: int, log: Path | None = None) -> list[Result]:
-    """Check `names` in worker processes; results already in `log` (JSON lines) are reused, new ones appended."""
+def published_dtype(folder: Path) -> str:
+    """The weights' dtype as the generated config.json records it (`torch_dtype` before Transformers 5)."""
+    config = json.loads((folder / "config.json").read_text())
+    return config.get("dtype") or config["torch_dtype"]
+
+
+def sweep(names: list[str], workers: int, limits: Limits, log: Path | None = None) -> list[Result]:
+    """Check `names` in worker processes; results already in `log` (JSON lines) are reused, new ones appended.
+    A structure-only result is redone when `limits` would now compare that architecture numerically."""
     from tqdm.auto import tqdm
 
-    results = load_results(log)
-    done = {result.name for result in results}
+    results = latest(load_results(log))
+    redo = {r.name for r in results if r.status == "structure" and limits.dtype_for(r.params)}
+    done = {result.name for result in results} - redo
     todo = [name for name in names if name not in done]
     # Fresh worker processes now and then return the memory that big models leave fragmented. (multiprocessing's
     # Pool: concurrent.futures' max_tasks_per_child can hang on Python 3.11 when it replaces workers.)
@@ -98,9 +134,9 @@ def sweep(names: list[str], workers: int, max_params: int, log: Path | None = No
     with multiprocessing.get_context("spawn").Pool(
         workers, initializer=_set_threads, initargs=(threads,), maxtasksperchild=40
     ) as pool:
-        tasks = pool.imap_unordered(functools.partial(check_one, max_params=max_params), todo)
+        tasks = pool.imap_unordered(functools.partial(check_one, limits=limits), todo)
         for result in tqdm(tasks, total=len(todo), unit="model"):
-            results.append(result)
+            results = [r for r in results if r.name != result.name] + [result]
             if log:
                 with log.open("a") as file:
                     file.write(json.dumps(asdict(result)) + "\n")
@@ -120,13 +156,19 @@ def load_results(log: Path | None) -> list[Result]:
     return [Result(**json.loads(line)) for line in log.read_text().splitlines() if line.strip()]
 
 
+def latest(results: list[Result]) -> list[Result]:
+    """The last result of each name (a numeric run appends after the structure-only one it replaces)."""
+    return list({result.name: result for result in results}.values())
+
+
 def report(
     results: list[Result],
     total: int,
     wall_seconds: float | None,
     peak_rss_mb: float | None,
     workers: int,
-    max_params: int,
+    limits: Limits,
+    command: str,
 ) -> str:
     import timm
     import torch
@@ -138,13 +180,13 @@ def report(
     for result in results:
         by_family[result.family].append(result)
     count = {status: sum(r.status == status for r in results) for status in ("exact", "structure", "fail")}
+    bf16 = sum(r.bf16 and r.status == "exact" for r in results)
     explicit = sum(r.explicit for r in results)
     lines = [
         "# Coverage of timm's architectures",
         "",
         (
-            f"Generated by `python -m timm_hub_template.maintenance sweep --workers {workers} --max-params {max_params}` with "
-            f"timm {timm.__version__}, transformers {transformers.__version__}, torch {torch.__version__}, on "
+            f"Generated by `{command}` with timm {timm.__version__}, transformers {transformers.__version__}, torch {torch.__version__}, on "
             f"{os.cpu_count()} CPU cores."
         ),
         "",
@@ -155,7 +197,10 @@ def report(
         "  the tensors where it maps them in model.safetensors; after a tensor whose size is not a multiple of 64",
         "  bytes the next ones are unaligned, where some CPU kernels round differently: its outputs equal timm's once",
         "  those are copied to aligned memory (as timm and the generated code load them).",
-        f"- **structure**: above {max_params / 1e6:.0f}M parameters, built on the meta device only: the generated",
+        f"- **bf16**: above {limits.max_params / 1e6:.0f}M parameters, generated with `dtype=bfloat16` (half the",
+        "  memory) and compared the same way in bfloat16: timm's bf16 model and each loader's give equal outputs.",
+        f"- **structure**: above {max(limits.max_params, limits.bf16_max_params) / 1e6:.0f}M parameters (or not yet",
+        "  run numerically), built on the meta device only: the generated",
         "  model's state-dict keys and shapes equal `timm.create_model`'s (timm and TimmWrapper are not run).",
         "- **explicit**: config fields are the constructor arguments; otherwise the fallback builds by name.",
         "- every generated folder's Python files must also pass `ruff check` and `ruff format --check` (ruff's",
@@ -164,7 +209,10 @@ def report(
         "## Totals",
         "",
         f"- architectures: {len(results)} of {total} in {len(by_family)} families",
-        f"- exact: {count['exact']}, structure only: {count['structure']}, failed: {count['fail']}",
+        (
+            f"- exact: {count['exact']} ({count['exact'] - bf16} in float32, {bf16} in bfloat16), "
+            f"structure only: {count['structure']}, failed: {count['fail']}"
+        ),
         f"- explicit fields: {explicit}, fallback: {len(results) - explicit}",
         (
             f"- wall time: {wall_seconds / 60:.1f} min with {workers} workers; peak RSS of one worker: {peak_rss_mb:.0f} MB"
@@ -175,22 +223,25 @@ def report(
         "",
         "## By family",
         "",
-        f"| family | names | explicit | exact | structure | failed | {' | '.join(LOADERS)} |",
-        "|---|---|---|---|---|---|" + "---|" * len(LOADERS),
+        f"| family | names | explicit | exact | of them bf16 | structure | failed | {' | '.join(LOADERS)} |",
+        "|---|---|---|---|---|---|---|" + "---|" * len(LOADERS),
     ]
     for family, members in sorted(by_family.items()):
         lines.append(
             f"| {family} | {len(members)} | {sum(r.explicit for r in members)} | "
-            f"{sum(r.status == 'exact' for r in members)} | {sum(r.status == 'structure' for r in members)} | "
+            f"{sum(r.status == 'exact' for r in members)} | {sum(r.bf16 for r in members if r.status == 'exact')} | "
+            f"{sum(r.status == 'structure' for r in members)} | "
             f"{sum(r.status == 'fail' for r in members)} | {' | '.join(loader_cell(members, l) for l in LOADERS)} |"
         )
     fallbacks = [r for r in results if not r.explicit and r.status != "fail"]
     failures = [r for r in results if r.status == "fail"]
     structure = [r for r in results if r.status == "structure"]
     aligned = [r for r in results if r.loaders.get("TimmWrapper") == "aligned"]
+    bf16_rows = [r for r in results if r.bf16 and r.status == "exact"]
     for title, rows, why in (
         ("Failures", failures, "reason"),
         ("TimmWrapper exact once its mapped tensors are aligned", aligned, "reason"),
+        ("Exact in bfloat16", bf16_rows, "reason"),
         ("Fallback (built by name)", fallbacks, "fallback"),
         ("Structure only", structure, "reason"),
     ):
@@ -235,18 +286,25 @@ def siblings_section(log: Path | None) -> str:
     return "\n".join([*lines, *siblings.totals(results)]) + "\n"
 
 
-def main(names: list[str], workers: int, max_params: int, output: Path | None, report_only: bool = False) -> int:
+def main(
+    names: list[str],
+    workers: int,
+    limits: Limits,
+    output: Path | None,
+    report_only: bool = False,
+    command: str = "python -m timm_hub_template.maintenance sweep",
+) -> int:
     log = output.with_suffix(".jsonl") if output else None
-    if report_only:  # the table of what COVERAGE.jsonl holds, e.g. after an interrupted sweep
+    if report_only:  # the table of what COVERAGE.jsonl holds, e.g. after an interrupted or sharded sweep
         wanted = set(names)
-        results = sorted((r for r in load_results(log) if r.name in wanted), key=lambda r: (r.family, r.name))
-        text = report(results, len(names), None, None, workers, max_params)
+        results = sorted((r for r in latest(load_results(log)) if r.name in wanted), key=lambda r: (r.family, r.name))
+        text = report(results, len(names), None, None, workers, limits, command)
     else:
         start = time.perf_counter()
-        results = sweep(names, workers, max_params, log)
+        results = sweep(names, workers, limits, log)
         wall = time.perf_counter() - start
         peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-        text = report(results, len(names), wall, peak_mb, workers, max_params)
+        text = report(results, len(names), wall, peak_mb, workers, limits, command)
     text += siblings_section(output.with_name("SIBLINGS.jsonl") if output else None)
     if output:
         output.write_text(text)
@@ -260,12 +318,22 @@ HELP = "generate and check every architecture (the coverage table)"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("architectures", nargs="*", default=["*"], help="names or globs (default: all)")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--max-params", type=int, default=DEFAULT_MAX_PARAMS, help="above this, check structure only")
+    parser.add_argument("--max-params", type=int, default=DEFAULT_MAX_PARAMS, help="compare in float32 up to this")
+    parser.add_argument(
+        "--bf16-max-params",
+        type=int,
+        default=0,
+        help="above --max-params, compare in bfloat16 up to this (default 0: none); larger: structure only",
+    )
+    parser.add_argument("--shard", type=parse_shard, default=(0, 1), metavar="I/N", help="check only shard I of N")
     parser.add_argument("--output", type=Path, default=Path("COVERAGE.md"))
     parser.add_argument("--report-only", action="store_true", help="rebuild the table from COVERAGE.jsonl")
 
 
 def run(args: argparse.Namespace) -> int:
-    from timm_hub_template.batch import expand
+    from timm_hub_template.batch import expand, shard
 
-    return main(expand(args.architectures), args.workers, args.max_params, args.output, args.report_only)
+    names = shard(expand(args.architectures), *args.shard)
+    limits = Limits(args.max_params, args.bf16_max_params)
+    command = " ".join(["python -m timm_hub_template.maintenance sweep", *sys.argv[2:]])
+    return main(names, args.workers, limits, args.output, args.report_only, command)
