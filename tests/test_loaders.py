@@ -192,3 +192,23 @@ def test_timm_builds_the_published_model_where_its_entrypoint_builds_another_for
     pixels = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(0))
     with torch.inference_mode():
         assert torch.equal(loaded(pixels), expected(pixels))
+
+
+@pytest.mark.slow
+def test_an_entrypoint_that_fetches_its_backbones_weights_still_checks_the_timm_way_offline(tmp_path):
+    """vit_small_resnet26d_224's entrypoint builds resnet26d with the same `pretrained` flag, so timm's `local-dir:`
+    loader first fetches resnet26d's own weights from the Hub, which this machine cannot reach. The generation
+    still checks the timm way (the same build without that fetch, the folder loaded strictly) and says so; the
+    folder holds timm's seed-0 weights of the architecture."""
+    from timm_hub_template import batch
+
+    name, notes = "vit_small_resnet26d_224", []
+    folder = batch.generate(name, tmp_path, weights="random", git_init="no", notes=notes)
+    assert any(note.startswith("timm: its entrypoint fetches a backbone's own pretrained weights") for note in notes)
+    torch.manual_seed(0)
+    expected = timm.create_model(name).eval()
+    model = timm.create_model(name).eval()
+    model.load_state_dict(load_file(folder / "model.safetensors"))
+    pixels = torch.randn(1, 3, 224, 224)
+    with torch.inference_mode():
+        assert torch.equal(model(pixels), expected(pixels))

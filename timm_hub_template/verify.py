@@ -126,7 +126,7 @@ def verify_folder(
     attempt("custom code", lambda: checked.extend(verify_custom_code(project_dir, answers, reference)))
     attempt("custom code", lambda: labels.extend(custom_labels(project_dir)))
     attempt("TimmWrapper", lambda: verify_timm_wrapper(project_dir, answers, reference, labels, notes))
-    attempt("timm", lambda: verify_timm(project_dir, answers, reference, labels))
+    attempt("timm", lambda: verify_timm(project_dir, answers, reference, labels, notes))
     if failures:
         raise LoaderError(failures)
     return checked
@@ -224,15 +224,33 @@ def realign(model: Any) -> int:
     return len(unaligned)
 
 
-def verify_timm(project_dir: Path, answers: Answers, reference: Reference, labels: list[str]) -> None:
+def verify_timm(
+    project_dir: Path, answers: Answers, reference: Reference, labels: list[str], notes: list[str] | None = None
+) -> None:
     """`timm.create_model("local-dir:<folder>", pretrained=True)` builds the same model with the same weights, and
-    `timm.data.resolve_data_config` gives the same preprocessing and class names."""
+    `timm.data.resolve_data_config` gives the same preprocessing and class names.
+
+    Some entrypoints build a backbone with the same `pretrained` flag (vit_small_resnet26d_224's resnet26d), so
+    timm first fetches that backbone's own weights from the Hub, then overwrites every one of them with the
+    folder's. Where the Hub cannot be reached, the model is built as timm builds it without that fetch and the
+    folder loaded with timm's own `load_pretrained` (the same weights, strictly), and `notes` says so."""
     import timm
     import torch
+    from huggingface_hub.errors import LocalEntryNotFoundError
     from timm.data import create_transform, resolve_data_config
+    from timm.models import load_pretrained
 
     try:
-        model = timm.create_model(f"local-dir:{project_dir}", pretrained=True)
+        try:
+            model = timm.create_model(f"local-dir:{project_dir}", pretrained=True)
+        except LocalEntryNotFoundError:  # the folder is local: what is missing is another model's weights
+            model = timm.create_model(f"local-dir:{project_dir}", pretrained=False)
+            load_pretrained(model, pretrained_cfg=model.pretrained_cfg, num_classes=model.num_classes)
+            if notes is not None:
+                notes.append(
+                    "timm: its entrypoint fetches a backbone's own pretrained weights from the Hub before loading "
+                    "the folder's (offline here): checked with the same build without that fetch"
+                )
     except (RuntimeError, ValueError, TypeError, OSError) as error:
         raise ExportError(
             f"timm.create_model('local-dir:<folder>') failed: {type(error).__name__}: {error}"
