@@ -32,7 +32,7 @@ def interruptible_children():
     signal.signal(signal.SIGINT, previous)
 
 
-def start(output_dir, *variables):
+def start(output_dir, *variables, env=None):
     """The command line, with a modules cache of its own: the verification's first load copies the code there."""
     command = [sys.executable, "-m", "cookiecutter", "--no-input", "-o", str(output_dir), str(TEMPLATE_DIR)]
     return subprocess.Popen(
@@ -41,7 +41,7 @@ def start(output_dir, *variables):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, "HF_MODULES_CACHE": str(output_dir / "modules")},
+        env={**os.environ, "HF_MODULES_CACHE": str(output_dir / "modules"), **(env or {})},
     )
 
 
@@ -99,17 +99,28 @@ def test_interrupt_into_an_existing_folder_leaves_it_marked_incomplete(tmp_path,
 
 @pytest.mark.slow
 def test_interrupt_while_committing_leaves_no_half_made_git_repository(tmp_path):
-    """git_init=yes, -f into an existing folder, Ctrl-C once `git init` has made .git: the verified files stay,
-    .git goes (README: "a half-made `.git` is removed")."""
+    """git_init=yes, -f into an existing folder, Ctrl-C during `git commit`: the verified files stay, .git goes
+    (README: "a half-made `.git` is removed").
+
+    A pre-commit hook (the user's own `core.hooksPath`, given through git's environment) says the commit has started
+    and waits, so the signal always arrives while committing, however fast git is on the machine.
+    """
     folder = tmp_path / FOLDER
     folder.mkdir()
     (folder / "notes.txt").write_text("mine")
-    process = start(tmp_path, "git_init=yes", "-f")
-    wait_for(f"{FOLDER}/.git", tmp_path, process)
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    (hooks / "pre-commit").write_text(f"#!/bin/sh\ntouch {tmp_path / 'committing'}\nsleep 300\n")
+    (hooks / "pre-commit").chmod(0o755)
+    hooks_path = {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "core.hooksPath", "GIT_CONFIG_VALUE_0": str(hooks)}
+    process = start(tmp_path, "git_init=yes", "-f", env=hooks_path)
+    wait_for("committing", tmp_path, process)
     os.killpg(process.pid, signal.SIGINT)
     stdout, stderr = process.communicate(timeout=300)
-    assert "interrupted" in stdout + stderr, stderr[-2000:]  # the signal reached the run, whatever its exit code
+    assert "interrupted while publishing" in stderr, stderr[-2000:]  # the folder is finished: it says how to upload
+    assert "Committed" not in stdout, stdout[-2000:]
     assert (folder / "notes.txt").read_text() == "mine"
+    assert (folder / "model.safetensors").exists()  # the verified files stay
     assert not (folder / ".git").exists(), sorted(os.listdir(folder / ".git"))
 
 
