@@ -1,8 +1,7 @@
-"""Shared fixtures: an offline Hugging Face environment, and baking the template the way users do."""
+"""Shared fixtures: an offline Hugging Face environment and a fake Hub; how pytest-xdist shares out the tests."""
 
 import os
 import tempfile
-from pathlib import Path
 
 import pytest
 
@@ -17,12 +16,6 @@ os.environ.update(
 )
 
 from fake_hub import FakeHub
-from support import TEMPLATE_DIR
-
-
-@pytest.fixture(scope="session")
-def template_dir() -> Path:
-    return TEMPLATE_DIR
 
 
 @pytest.fixture
@@ -33,3 +26,18 @@ def hub(monkeypatch):
             monkeypatch.setenv(name, value)
         monkeypatch.setenv("HF_TOKEN", "hf_test_token")
         yield fake_hub
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """With pytest-xdist (`-n 2`, the default in pyproject.toml), each test module runs in one worker, which generates
+    the module's shared folders once; the zoo's families are independent, so each family is a unit of its own."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModuleOrZooFamily(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module, _, test = nodeid.partition("::")
+            if module.endswith("test_zoo.py") and test.endswith("]"):
+                return f"{module}[{test.rsplit('[', 1)[1]}"
+            return module
+
+    return ModuleOrZooFamily(config, log)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -38,22 +39,25 @@ def bake_in_subprocess(output_dir: Path, **context: Any) -> Path:
 
 def install(*packages: str) -> Path:
     """`pip install --no-deps --target` into a folder of PACKAGE_CACHE named after the packages; reused when
-    complete."""
+    complete. A lock file serialises the test processes (pytest-xdist workers) that ask for the same packages."""
     digest = hashlib.sha256(" ".join(packages).encode()).hexdigest()[:10]
     target = PACKAGE_CACHE / f"{packages[0].replace('==', '-')}-{digest}"
-    if (target / ".complete").exists():
+    PACKAGE_CACHE.mkdir(parents=True, exist_ok=True)
+    with open(PACKAGE_CACHE / f".{target.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (target / ".complete").exists():
+            return target
+        staging = PACKAGE_CACHE / f".staging-{target.name}"
+        shutil.rmtree(staging, ignore_errors=True)
+        command = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps"]
+        result = subprocess.run(
+            [*command, "--target", str(staging), *packages], capture_output=True, text=True, check=False
+        )
+        assert result.returncode == 0, f"pip could not install {packages}: {result.stderr[-2000:]}"
+        (staging / ".complete").write_text("\n".join(packages) + "\n")
+        shutil.rmtree(target, ignore_errors=True)  # a half-made one, from an interrupted run
+        staging.rename(target)
         return target
-    staging = PACKAGE_CACHE / f".staging-{target.name}-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    command = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps"]
-    result = subprocess.run(
-        [*command, "--target", str(staging), *packages], capture_output=True, text=True, check=False
-    )
-    assert result.returncode == 0, f"pip could not install {packages}: {result.stderr[-2000:]}"
-    (staging / ".complete").write_text("\n".join(packages) + "\n")
-    shutil.rmtree(target, ignore_errors=True)
-    staging.rename(target)
-    return target
 
 
 def save_timm_checkpoint(architecture: str, path: Path, seed: int = 0) -> Path:

@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 import pytest
-from support import TEMPLATE_DIR, save_timm_checkpoint
+from support import TEMPLATE_DIR, bake, save_timm_checkpoint
 
 
 def run_cookiecutter(output_dir, **context):
@@ -68,12 +68,13 @@ PRE_GENERATION_CASES = [
 ]
 
 
-# The first five (an unknown architecture and tag, injected code, unsafe folder names) in the quick loop; the
-# others, a cookiecutter process each, are marked slow (the default run takes them all).
-@pytest.mark.parametrize(
-    ("context", "message"),
-    [pytest.param(*case, marks=[] if i < 5 else [pytest.mark.slow]) for i, case in enumerate(PRE_GENERATION_CASES)],
-)
+# The first five (an unknown architecture and tag, injected code, unsafe folder names) run the cookiecutter command
+# line, as a user does; the others run cookiecutter's Python API in the test process (timm is imported once for them
+# all): the same rendering, the same hook script, which fails with the same one line.
+COMMAND_LINE_CASES, API_CASES = PRE_GENERATION_CASES[:5], PRE_GENERATION_CASES[5:]
+
+
+@pytest.mark.parametrize(("context", "message"), COMMAND_LINE_CASES)
 def test_bad_variables_are_refused_before_generation(tmp_path, context, message):
     out = tmp_path / "out"
     out.mkdir()
@@ -83,6 +84,22 @@ def test_bad_variables_are_refused_before_generation(tmp_path, context, message)
     assert list(out.iterdir()) == []
     assert not (tmp_path / "escaped").exists()
     assert "INJECTED" not in result.stdout + result.stderr.replace('print("INJECTED")', "")
+
+
+@pytest.mark.parametrize(("context", "message"), API_CASES)
+def test_bad_variables_are_refused_before_generation_by_the_api(tmp_path, capfd, context, message):
+    from cookiecutter.exceptions import FailedHookException
+
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(FailedHookException, match="Hook script failed"):
+        bake(out, **{"weights": "random", **context})
+    output = capfd.readouterr()
+    lines = [line for line in (output.err + output.out).splitlines() if line.startswith("Error: ")]
+    assert len(lines) == 1 and message in lines[0], output.err[-2000:]
+    assert "Traceback" not in output.err, output.err[-2000:]
+    assert list(out.iterdir()) == []
+    assert not (tmp_path / "escaped").exists()
 
 
 def test_corrupt_checkpoint_fails_cleanly(tmp_path):

@@ -37,25 +37,18 @@ def test_representatives_cover_every_timm_model_module():
     assert len(families) >= 98
 
 
-@pytest.fixture(scope="module")
-def outcomes(tmp_path_factory):
-    """module -> batch mode's outcome for its representative, generated on first use and kept for the module."""
-    out = tmp_path_factory.mktemp("zoo")
-    generated = {}
-
-    class Outcomes:
-        def __getitem__(self, module):
-            if module not in generated:
-                [generated[module]] = batch.run([REPRESENTATIVES[module]], out, weights="random", git_init="no")
-            return generated[module]
-
-    return Outcomes()
+@pytest.fixture(scope="module", params=sorted(REPRESENTATIVES))
+def outcome(request, tmp_path_factory):
+    """Batch mode's outcome for the representative of the timm module `request.param`, generated once for the
+    tests that ask for it (pytest runs them one after another; with pytest-xdist, in one worker)."""
+    [generated] = batch.run(
+        [REPRESENTATIVES[request.param]], tmp_path_factory.mktemp("zoo"), weights="random", git_init="no"
+    )
+    return generated
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("module", sorted(REPRESENTATIVES))
-def test_family_generates_and_matches_timm(outcomes, module):
-    outcome = outcomes[module]
+def test_family_generates_and_matches_timm(outcome):
     assert outcome.ok, outcome.error
     assert (outcome.folder / "model.safetensors").is_file()
     assert (outcome.folder / "config.json").is_file()
@@ -67,11 +60,10 @@ PARITY_SAMPLE = ["resnet", "vision_transformer", "maxxvit", "vision_transformer_
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("module", PARITY_SAMPLE)
-def test_family_sample_matches_timms_seed_0_model_in_a_fresh_process(outcomes, module):
-    outcome = outcomes[module]
+@pytest.mark.parametrize("outcome", PARITY_SAMPLE, indirect=True)
+def test_family_sample_matches_timms_seed_0_model_in_a_fresh_process(outcome):
     assert outcome.ok, outcome.error
-    report = check_folder(outcome.folder, REPRESENTATIVES[module], "seed:0")
+    report = check_folder(outcome.folder, outcome.architecture, "seed:0")
     assert report["logits_equal"], report["logits_max_abs_diff"]
     assert report["pooled_equal"], report["pooled_max_abs_diff"]
     assert report["pixels_equal"]
@@ -92,9 +84,7 @@ def imported_modules(path: Path) -> set[str]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("module", sorted(REPRESENTATIVES))
-def test_generated_code_imports_only_torch_timm_transformers_and_stdlib(outcomes, module):
-    outcome = outcomes[module]
+def test_generated_code_imports_only_torch_timm_transformers_and_stdlib(outcome):
     assert outcome.ok, outcome.error
     files = sorted(outcome.folder.glob("*.py"))
     assert len(files) == 3
@@ -104,8 +94,6 @@ def test_generated_code_imports_only_torch_timm_transformers_and_stdlib(outcomes
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("module", sorted(REPRESENTATIVES))
-def test_generated_code_is_ruff_clean(outcomes, module):
-    outcome = outcomes[module]
+def test_generated_code_is_ruff_clean(outcome):
     assert outcome.ok, outcome.error
     assert ruff_problems(outcome.folder) == []
