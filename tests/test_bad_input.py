@@ -27,9 +27,14 @@ def run_cookiecutter(output_dir, **context):
 def error_line(result):
     """The template's one line; cookiecutter adds only its "Hook script failed", no traceback."""
     output = result.stderr + result.stdout
+    assert "Hook script failed" in output
+    return the_one_error_line(output)
+
+
+def the_one_error_line(output):
+    """The single `Error: ` line in `output`, which holds no traceback."""
     lines = [line for line in output.splitlines() if line.startswith("Error: ")]
     assert len(lines) == 1, output[-2000:]
-    assert "Hook script failed" in output
     assert "Traceback" not in output, output[-2000:]
     return lines[0]
 
@@ -95,9 +100,7 @@ def test_bad_variables_are_refused_before_generation_by_the_api(tmp_path, capfd,
     with pytest.raises(FailedHookException, match="Hook script failed"):
         bake(out, **{"weights": "random", **context})
     output = capfd.readouterr()
-    lines = [line for line in (output.err + output.out).splitlines() if line.startswith("Error: ")]
-    assert len(lines) == 1 and message in lines[0], output.err[-2000:]
-    assert "Traceback" not in output.err, output.err[-2000:]
+    assert message in the_one_error_line(output.err + output.out)
     assert list(out.iterdir()) == []
     assert not (tmp_path / "escaped").exists()
 
