@@ -14,6 +14,10 @@ os.environ.update(
     HF_MODULES_CACHE=os.path.join(_HF_HOME, "modules"),
     TOKENIZERS_PARALLELISM="false",
 )
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # One thread per worker (and per process it starts): two workers with torch's default of a thread per core
+    # would oversubscribe the cores, and torch's threads wait for each other by spinning.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from fake_hub import FakeHub
 

@@ -3,7 +3,8 @@
 Batch mode imports torch, timm and transformers once for all of them; each generation reloads its folder through
 the Auto classes and requires logits, pooled features and processed pixels equal to timm's (the export's check).
 The representatives are the smallest architecture (by parameters) of each module, listed in
-family_representatives.json; the first test keeps that list complete as timm adds modules.
+family_representatives.json (the three vision-encoder modules' with two blocks, `FEWER_BLOCKS`); the first test keeps
+that list complete as timm adds modules.
 
 A family is generated when a test first asks for it, so `pytest tests/test_zoo.py -k resnet` generates only
 that one. A sample of families is also checked without the product's verdict: `check_folder.py`, in a fresh
@@ -37,12 +38,22 @@ def test_representatives_cover_every_timm_model_module():
     assert len(families) >= 98
 
 
+# The smallest architectures of the three vision-encoder modules have 88M to 412M parameters (over four minutes of
+# CI together): their class is generated with two blocks (`model_args`, as a user sets it), which runs the same
+# modeling file through the same three loaders. The coverage sweep checks the architectures at their own size.
+FEWER_BLOCKS = {"deepseek_vit": {"depth": 2}, "gemma4_vit": {"depth": 2}, "qwen3_vit": {"depth": 2}}
+
+
 @pytest.fixture(scope="module", params=sorted(REPRESENTATIVES))
 def outcome(request, tmp_path_factory):
     """Batch mode's outcome for the representative of the timm module `request.param`, generated once for the
     tests that ask for it (pytest runs them one after another; with pytest-xdist, in one worker)."""
     [generated] = batch.run(
-        [REPRESENTATIVES[request.param]], tmp_path_factory.mktemp("zoo"), weights="random", git_init="no"
+        [REPRESENTATIVES[request.param]],
+        tmp_path_factory.mktemp("zoo"),
+        weights="random",
+        git_init="no",
+        model_args=json.dumps(FEWER_BLOCKS.get(request.param, {})),
     )
     return generated
 
