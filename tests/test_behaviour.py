@@ -18,7 +18,7 @@ from transformers import (
 )
 from transformers.dynamic_module_utils import get_class_from_dynamic_module
 
-ARCHITECTURES = ["resnet50d", "vit_base_patch16_224", "convnext_tiny"]
+ARCHITECTURES = ["resnet50d", "vit_tiny_patch16_224", "convnext_tiny"]  # a CNN, a ViT, a modern CNN
 
 
 @pytest.fixture(

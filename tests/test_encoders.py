@@ -12,18 +12,25 @@ from support import bake
 from timm_hub_template.answers import AnswerError, parse
 
 ARCHITECTURE = "qwen3_vit_88m_enc"  # the smallest of them (100M parameters)
+MODEL_ARGS = {"depth": 2}  # the same encoder with two of its blocks: a fifth of the test's time, the same code
 
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory):
-    return bake(tmp_path_factory.mktemp("encoder"), architecture=ARCHITECTURE, weights="random", git_init="no")
+    return bake(
+        tmp_path_factory.mktemp("encoder"),
+        architecture=ARCHITECTURE,
+        weights="random",
+        git_init="no",
+        model_args=json.dumps(MODEL_ARGS),
+    )
 
 
 @pytest.fixture(scope="module")
 def reference():
     """timm's own model as `weights=random` publishes it (seed 0), and its features of a fixed input."""
     torch.manual_seed(0)
-    model = timm.create_model(ARCHITECTURE).eval()
+    model = timm.create_model(ARCHITECTURE, **MODEL_ARGS).eval()
     pixel_values = torch.randn(1, *model.pretrained_cfg["input_size"], generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         return pixel_values, model.forward_features(pixel_values)

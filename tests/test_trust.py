@@ -417,6 +417,17 @@ def start(cwd, *variables, overwrite=False):
     )
 
 
+def wait_for_the_pre_generation_hook(process, timeout=300.0):
+    """Until cookiecutter runs the pre-generation hook, the one process it starts (a fixed delay raced the
+    interpreter's start on a loaded machine)."""
+    deadline = time.monotonic() + timeout
+    children = Path(f"/proc/{process.pid}/task/{process.pid}/children")
+    while not children.read_text().split():
+        assert process.poll() is None, f"finished before its hook ran: {process.communicate()}"
+        assert time.monotonic() < deadline, "the pre-generation hook did not start"
+        time.sleep(0.01)
+
+
 @pytest.fixture(autouse=True)
 def interruptible_children():
     """Children of a shell's background job inherit an ignored SIGINT; give them the default, as a terminal does."""
@@ -448,7 +459,7 @@ def test_an_early_interrupt_with_overwrite_leaves_the_users_folder_as_it_was(tmp
     folder.mkdir()
     (folder / "notes.txt").write_text("mine")
     process = start(tmp_path, overwrite=True)
-    time.sleep(1.0)  # before the checks have finished: nothing is written into the folder yet
+    wait_for_the_pre_generation_hook(process)  # its checks take seconds: nothing is written into the folder yet
     os.killpg(process.pid, signal.SIGINT)
     process.communicate(timeout=120)
     assert sorted(path.name for path in folder.iterdir()) in (
