@@ -36,13 +36,9 @@ def case(request, tmp_path_factory):
     )
     reference = timm.create_model(architecture)
     torch.manual_seed(0)
-    timm.models.load_checkpoint(reference, str(folder / "model.safetensors"), filter_fn=strip_prefix)
+    timm.models.load_checkpoint(reference, str(folder / "model.safetensors"))  # timm's names, strictly
     pixel_values = torch.randn(2, *reference.pretrained_cfg["input_size"], generator=torch.Generator().manual_seed(3))
     return architecture, folder, reference.eval(), pixel_values
-
-
-def strip_prefix(state_dict, model):
-    return {key.removeprefix("timm_model."): value for key, value in state_dict.items()}
 
 
 def load_classifier(folder, **kwargs):
