@@ -16,9 +16,9 @@ builds a timm model, and the Transformers ways would otherwise import timm lazil
 the Transformers ways, `from transformers import AutoModelForImageClassification` with the module that
 `from_pretrained` imports lazily on its first call (`transformers.modeling_utils`), so the in-process columns time
 loading, not importing. What a first `from_pretrained` builds once per process (Transformers' table of weight
-conversions) stays in the first load. The ways run interleaved, repeat by repeat, so that the machine's drift touches each
-alike; the table gives medians and the ratio of each to timm loading its own export. Each process gets a fresh
-HF_MODULES_CACHE, as a user's first load of a repository does.
+conversions) stays in the first load. The ways run interleaved, repeat by repeat, so that the machine's drift
+touches each alike; the table gives medians and the ratio of each to timm loading its own export. Each process gets
+a fresh HF_MODULES_CACHE, as a user's first load of a repository does.
 
     python benchmarks/loading.py --repeats 5
 """
