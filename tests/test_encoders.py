@@ -12,7 +12,7 @@ from support import bake
 from timm_hub_template.answers import AnswerError, parse
 
 ARCHITECTURE = "qwen3_vit_88m_enc"  # the smallest of them (100M parameters)
-MODEL_ARGS = {"depth": 2}  # the same encoder with two of its blocks: a fifth of the test's time, the same code
+MODEL_ARGS = {"depth": 2}  # the same encoder and modeling code with two of its blocks, in far less time
 
 
 @pytest.fixture(scope="module")
