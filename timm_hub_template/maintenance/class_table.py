@@ -3,7 +3,7 @@
 Each architecture of `timm.list_models()` is built on the meta device while its constructor call is recorded
 (`introspection.capture_constructor_calls`); the calls are grouped by the class they build and described as a whole
 (`introspection.describe_class`: fields, kinds, choices, component keys). A generation reads the table
-(`introspection.class_table`) when it describes the installed timm. Rebuild it when timm changes (a few minutes):
+(`introspection.class_table`) when it describes the installed timm. Rebuild it when timm changes (about 3 min):
 
     python -m timm_hub_template.maintenance classes
 """
