@@ -7,8 +7,11 @@ it had after the imports:
 - generate: `batch.generate(..., weights=<checkpoint>)`, the hook's work with its verification.
 It prints the medians over `--repeats` runs and each peak divided by the weights' size: the number of copies of
 the weights held at the peak. The issue's bound: a 1 GB model must not need 3 GB (generate < 3 copies).
+`--dtype bfloat16` saves the checkpoint in bfloat16, which the generation publishes as it is: then every loader
+of the verification must hold the model in bfloat16 too (a float32 build alone would be two copies).
 
     python benchmarks/peak_memory.py --architecture vit_base_patch16_224 --repeats 3
+    python benchmarks/peak_memory.py --architecture vit_base_patch16_224 --repeats 3 --dtype bfloat16
 """
 
 from __future__ import annotations
@@ -64,6 +67,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--architecture", default="vit_base_patch16_224")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32", help="of the checkpoint")
     args = parser.parse_args()
 
     import timm
@@ -74,7 +78,7 @@ def main() -> None:
         work = Path(work_dir)
         checkpoint = work / "weights.safetensors"
         torch.manual_seed(0)
-        model = timm.create_model(args.architecture)
+        model = timm.create_model(args.architecture).to(getattr(torch, args.dtype))
         save_file({key: value.contiguous() for key, value in model.state_dict().items()}, str(checkpoint))
         del model
         weights_mb = checkpoint.stat().st_size / 2**20
@@ -84,7 +88,7 @@ def main() -> None:
                 values.append(measure(mode, args.architecture, checkpoint, work))
     median = {mode: statistics.median(values) for mode, values in peaks.items()}
     print(
-        f"{args.architecture}: weights {weights_mb:.0f} MB; median over {args.repeats} runs of the peak RSS above imports"
+        f"{args.architecture}: {args.dtype} weights {weights_mb:.0f} MB; median over {args.repeats} runs of the peak RSS above imports"
     )
     for mode, value in median.items():
         print(f"  {mode:<9} {value:7.0f} MB = {value / weights_mb:.2f} copies of the weights")

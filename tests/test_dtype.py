@@ -74,3 +74,22 @@ def test_the_giant_generates_on_the_meta_device(tmp_path):
     parameters = sum(parameter.numel() for parameter in model.parameters())
     assert 6.5e9 < parameters < 7e9
     assert parameters * torch.finfo(answers.torch_dtype).bits // 8 < 14 * 2**30
+
+
+def test_a_bfloat16_generation_never_holds_the_model_in_float32(tmp_path):
+    """Every model the generation builds outside the meta device holds bfloat16 parameters: the reference, the
+    generated classes, TimmWrapper and timm's `local-dir:` loader (issue 20: a float32 build of
+    vit_7b_patch16_dinov3's 6.7B parameters would need 27 GB)."""
+    from torch.nn.modules.module import register_module_parameter_registration_hook
+
+    from timm_hub_template import batch
+
+    built = set()
+    handle = register_module_parameter_registration_hook(
+        lambda module, name, parameter: built.add((parameter.dtype, parameter.device.type))
+    )
+    try:
+        batch.generate(ARCHITECTURE, tmp_path, weights="random", dtype="bfloat16", git_init="no")
+    finally:
+        handle.remove()
+    assert {dtype for dtype, device in built if device != "meta"} == {torch.bfloat16}

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from timm_hub_template import weights
 from timm_hub_template.answers import IMAGE_MODES
 from timm_hub_template.errors import ExportError
 
@@ -241,16 +242,19 @@ def verify_timm(
     from timm.models import load_pretrained
 
     try:
-        try:
-            model = timm.create_model(f"local-dir:{project_dir}", pretrained=True)
-        except LocalEntryNotFoundError:  # the folder is local: what is missing is another model's weights
-            model = timm.create_model(f"local-dir:{project_dir}", pretrained=False)
-            load_pretrained(model, pretrained_cfg=model.pretrained_cfg, num_classes=model.num_classes)
-            if notes is not None:
-                notes.append(
-                    "timm: its entrypoint fetches a backbone's own pretrained weights from the Hub before loading "
-                    "the folder's (offline here): checked with the same build without that fetch"
-                )
+        # Built in the folder's dtype, as Transformers builds the other two loaders: a float32 build of a bfloat16
+        # folder would hold 4 bytes per parameter (27 GB for vit_7b_patch16_dinov3) before casting down.
+        with weights.built_in(answers.torch_dtype):
+            try:
+                model = timm.create_model(f"local-dir:{project_dir}", pretrained=True)
+            except LocalEntryNotFoundError:  # the folder is local: what is missing is another model's weights
+                model = timm.create_model(f"local-dir:{project_dir}", pretrained=False)
+                load_pretrained(model, pretrained_cfg=model.pretrained_cfg, num_classes=model.num_classes)
+                if notes is not None:
+                    notes.append(
+                        "timm: its entrypoint fetches a backbone's own pretrained weights from the Hub before "
+                        "loading the folder's (offline here): checked with the same build without that fetch"
+                    )
     except (RuntimeError, ValueError, TypeError, OSError) as error:
         raise ExportError(
             f"timm.create_model('local-dir:<folder>') failed: {type(error).__name__}: {error}"

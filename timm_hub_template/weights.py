@@ -7,6 +7,8 @@ timm's random initialisation with seed 0, or a checkpoint file whose every key a
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,19 +26,28 @@ def load_reference(answers: Answers):
 
     spec = answers.spec
     if answers.weights == "random":
-        # Initialised in the published dtype: a model is never held in float32 first (a 7B model would need 27 GB).
-        previous = torch.get_default_dtype()
-        torch.set_default_dtype(answers.torch_dtype)
-        try:
+        with built_in(answers.torch_dtype):
             torch.manual_seed(0)  # the same random weights on every run
             model = timm.create_model(spec.full_name, pretrained=False, **spec.create_kwargs)
-        finally:
-            torch.set_default_dtype(previous)
     elif answers.weights == "pretrained":
         model = _load_pretrained(answers)
     else:
         return _load_checkpoint(answers)  # cast tensor by tensor while loading
     return model.to(answers.torch_dtype)
+
+
+@contextlib.contextmanager
+def built_in(dtype: Any) -> Iterator[None]:
+    """Modules built in the block hold their tensors in `dtype` from the start, as Transformers builds a model
+    loaded with `dtype=`: a model is never held in float32 first (a 7B model would need 27 GB)."""
+    import torch
+
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(previous)
 
 
 def _load_pretrained(answers: Answers):
