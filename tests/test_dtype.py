@@ -11,6 +11,8 @@ from support import bake, save_timm_checkpoint
 from timm.models import load_state_dict
 from transformers import AutoModelForImageClassification
 
+from timm_hub_template.safetensors_stream import plan_files
+
 ARCHITECTURE = "mobilenetv3_small_050"
 
 
@@ -74,6 +76,9 @@ def test_the_giant_generates_on_the_meta_device(tmp_path):
     parameters = sum(parameter.numel() for parameter in model.parameters())
     assert 6.5e9 < parameters < 7e9
     assert parameters * torch.finfo(answers.torch_dtype).bits // 8 < 14 * 2**30
+    # Even in float32 (27 GB) its weights are planned as the one file timm's loaders read: they cannot read shards.
+    assert model.state_dict()["cls_token"].dtype == torch.float32
+    assert list(plan_files(model.state_dict()).filename_to_tensors) == ["model.safetensors"]
 
 
 def test_a_bfloat16_generation_never_holds_the_model_in_float32(tmp_path):

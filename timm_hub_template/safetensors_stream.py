@@ -22,6 +22,10 @@ from typing import Any
 from timm_hub_template.digests import HashingWriter
 
 ALIGNMENT = 64
+# Transformers 5's `save_pretrained` default and the Hub's largest file: every timm architecture fits one
+# `model.safetensors` (vit_7b_patch16_dinov3 in float32: 27 GB), the only layout timm's `local-dir:` and `hf-hub:`
+# loaders read (they take one file; of shards, the first).
+MAX_SHARD_SIZE = "50GB"
 # safetensors' dtype names and torch's, in the order safetensors lays tensors out: larger dtypes first, then by name.
 _TORCH_DTYPES = {
     "I64": "int64",
@@ -97,20 +101,25 @@ def save_file(
     return writer.digest()
 
 
+def plan_files(state_dict: dict[str, Any], max_shard_size: int | str = MAX_SHARD_SIZE) -> Any:
+    """huggingface_hub's plan of which tensors go into which file (`StateDictSplit`); meta tensors plan too."""
+    from huggingface_hub import split_torch_state_dict_into_shards
+
+    return split_torch_state_dict_into_shards(
+        state_dict, filename_pattern="model{suffix}.safetensors", max_shard_size=max_shard_size
+    )
+
+
 def save_sharded(
     state_dict: dict[str, Any],
     folder: Path,
     total_parameters: int,
-    max_shard_size: int | str = "5GB",
+    max_shard_size: int | str = MAX_SHARD_SIZE,
     cancelled: Event | None = None,
 ) -> dict[str, str]:
     """`model.safetensors`, or `model-0000i-of-0000n.safetensors` shards with `model.safetensors.index.json` above
-    `max_shard_size` (huggingface_hub's default); returns the SHA-256 of each weights file written, by name."""
-    from huggingface_hub import split_torch_state_dict_into_shards
-
-    split = split_torch_state_dict_into_shards(
-        state_dict, filename_pattern="model{suffix}.safetensors", max_shard_size=max_shard_size
-    )
+    `max_shard_size`; returns the SHA-256 of each weights file written, by name."""
+    split = plan_files(state_dict, max_shard_size)
     files = {
         filename: save_file({name: state_dict[name] for name in names}, folder / filename, {"format": "pt"}, cancelled)
         for filename, names in split.filename_to_tensors.items()
