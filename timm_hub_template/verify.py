@@ -5,6 +5,7 @@ reloads the saved folder as users will: through `AutoModelForImageClassification
 `AutoImageProcessor` with `trust_remote_code=True` (the generated classes), through the same Auto classes without
 it (Transformers' TimmWrapper classes), and with `timm.create_model("local-dir:<folder>", pretrained=True)` and
 timm's data config; each must give logits, pooled features, processed pixels and class names equal to timm's.
+Each loader builds the model in the folder's dtype, as Transformers does: a bfloat16 giant is never held in float32.
 """
 
 from __future__ import annotations
