@@ -17,9 +17,12 @@ import json
 import struct
 from pathlib import Path
 from threading import Event
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from timm_hub_template.digests import HashingWriter
+
+if TYPE_CHECKING:
+    from huggingface_hub import StateDictSplit
 
 ALIGNMENT = 64
 # Transformers 5's `save_pretrained` default and the Hub's largest file: every timm architecture fits one
@@ -101,8 +104,8 @@ def save_file(
     return writer.digest()
 
 
-def plan_files(state_dict: dict[str, Any], max_shard_size: int | str = MAX_SHARD_SIZE) -> Any:
-    """huggingface_hub's plan of which tensors go into which file (`StateDictSplit`); meta tensors plan too."""
+def plan_files(state_dict: dict[str, Any], max_shard_size: int | str = MAX_SHARD_SIZE) -> StateDictSplit:
+    """huggingface_hub's plan of which tensors go into which file; meta tensors plan too."""
     from huggingface_hub import split_torch_state_dict_into_shards
 
     return split_torch_state_dict_into_shards(
