@@ -45,7 +45,6 @@ def test_folder_holds_the_hub_files(baked):
         "README.md",
         "config.json",
         "model.safetensors",
-        "preprocessor_config.json",
         f"configuration_{module}.py",
         f"modeling_{module}.py",
         f"image_processing_{module}.py",

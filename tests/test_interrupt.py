@@ -56,13 +56,11 @@ def wait_for(pattern, output_dir, process, timeout=300.0):
 
 RENDERING = f"{FOLDER}/modeling_{ARCHITECTURE}.py"
 WEIGHTS = f"{FOLDER}/model.safetensors"
-PROCESSOR = f"{FOLDER}/preprocessor_config.json"  # saving the processor, counting stats
 CARD = f"{FOLDER}/README.md"  # the card written, the verification about to start
 VERIFYING = f"modules/**/modeling_{ARCHITECTURE}.py"  # the verification's first load through the Auto classes
 MOMENTS = [
     (signal.SIGINT, RENDERING),
     (signal.SIGINT, WEIGHTS),
-    (signal.SIGINT, PROCESSOR),
     (signal.SIGINT, CARD),
     (signal.SIGINT, VERIFYING),
     (signal.SIGTERM, WEIGHTS),

@@ -1,10 +1,10 @@
 """Issue 12, item 4: ONNX with parity (the opt-in `onnx` variable) and the standard image-processor fields.
 
 `onnx=yes` adds `onnx/model.onnx` (torch.onnx.export, dynamic batch axis, onnx.checker, onnxruntime within the
-tolerance of timm's logits, the max abs diff in the card). Every repository's `preprocessor_config.json` also
-carries the standard fields (`size`, `crop_size`, `resample`, ...) that transformers.js and ONNX runtimes read:
-a standard Transformers processor built from them gives timm's pixels (the one difference, the center crop's
-rounding, is shown exactly).
+tolerance of timm's logits, the max abs diff in the card). Beside the graph, `onnx/preprocessor_config.json` holds
+the standard fields (`size`, `crop_size`, `resample`, ...) that ONNX runtimes' preprocessing reads: a standard
+Transformers processor built from them gives timm's pixels (the one difference, the center crop's rounding, is
+shown exactly). The repository's processors read config.json's `pretrained_cfg`, the one copy they all read.
 """
 
 import json
@@ -130,9 +130,9 @@ def test_the_graph_is_committed_in_git_lfs(headless):
 
 
 @pytest.mark.slow
-def test_preprocessor_config_carries_the_standard_fields(classifier):
-    saved = json.loads((classifier / "preprocessor_config.json").read_text())
-    assert {key: saved[key] for key in STANDARD_KEYS} == {
+def test_the_standard_fields_lie_beside_the_graph(classifier):
+    saved = json.loads((classifier / "onnx" / "preprocessor_config.json").read_text())
+    assert saved == {
         "do_resize": True,
         "size": {"shortest_edge": 235},  # floor(224 / 0.95): resnet18's crop_pct
         "resample": 3,  # bicubic
@@ -144,9 +144,10 @@ def test_preprocessor_config_carries_the_standard_fields(classifier):
         "image_mean": [0.485, 0.456, 0.406],
         "image_std": [0.229, 0.224, 0.225],
     }
-    # The generated processor still runs timm's transform, and reloads with the same fields.
+    # The repository's own processor reads config.json's pretrained_cfg, the one copy of the preprocessing.
+    assert not (classifier / "preprocessor_config.json").exists()
     processor = AutoImageProcessor.from_pretrained(classifier, trust_remote_code=True)
-    assert processor.size == {"shortest_edge": 235} and processor.crop_pct == 0.95
+    assert processor.data_config["crop_pct"] == 0.95
 
 
 def standard_pixels(fields, image):
@@ -169,8 +170,10 @@ def test_standard_processor_from_the_saved_fields_gives_timm_pixels(classifier):
     torchvision cuts 6 before (round(5.5) = 6, half to even) and Transformers 5 (11 // 2), so a standard processor
     gives timm's resized image cropped one pixel apart along that edge (the crops differ whenever the margin is
     3 mod 4), and otherwise timm's exact pixels."""
-    saved = json.loads((classifier / "preprocessor_config.json").read_text())
-    config = {key: saved[key] for key in parsing.DATA_CONFIG_KEYS} | {"input_size": tuple(saved["input_size"])}
+    saved = json.loads((classifier / "onnx" / "preprocessor_config.json").read_text())
+    pretrained_cfg = json.loads((classifier / "config.json").read_text())["pretrained_cfg"]
+    config = {key: pretrained_cfg[key] for key in parsing.DATA_CONFIG_KEYS}
+    config["input_size"] = tuple(pretrained_cfg["input_size"])
     image = sample_image(3)
     processor = AutoImageProcessor.from_pretrained(classifier, trust_remote_code=True)
     timm_pixels = processor(image, return_tensors="pt")["pixel_values"][0]

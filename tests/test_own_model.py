@@ -154,9 +154,9 @@ def test_config_holds_the_trained_model(trained):
     # timm's own fields: the run's model arguments and preprocessing, for timm and TimmWrapper.
     assert config["model_args"]["img_size"] == 384 and config["model_args"]["in_chans"] == 1
     assert config["pretrained_cfg"]["input_size"] == [1, 384, 384] and config["pretrained_cfg"]["mean"] == [0.5]
-    processor = json.loads((folder / "preprocessor_config.json").read_text())
-    assert processor["input_size"] == [1, 384, 384]
-    assert processor["mean"] == [0.5] and processor["std"] == [0.25]
+    assert config["pretrained_cfg"]["std"] == [0.25]
+    # The one copy of the preprocessing: both image processors read config.json's `pretrained_cfg`.
+    assert not (folder / "preprocessor_config.json").exists()
 
 
 def test_pipeline_answers_with_the_labels_and_timm_logits(trained):
@@ -225,7 +225,7 @@ def test_data_config_variable_on_the_command_line(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     folder = tmp_path / "custom-mobilenetv3_small_050"
-    saved = json.loads((folder / "preprocessor_config.json").read_text())
+    saved = json.loads((folder / "config.json").read_text())["pretrained_cfg"]
     assert saved["input_size"] == [3, 160, 128] and saved["interpolation"] == "bilinear"
     assert saved["mean"] == [0.5, 0.5, 0.5] and saved["std"] == [0.5, 0.5, 0.5] and saved["crop_pct"] == 1.0
     processor = AutoImageProcessor.from_pretrained(folder, trust_remote_code=True)

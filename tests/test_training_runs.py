@@ -210,8 +210,9 @@ def test_the_verification_holds_the_processor_to_the_runs_preprocessing(tagged_r
         default_tag = resolve_data_config(model=timm.create_model("resnet18", num_classes=3))
     wrong = {**answers.data_config, "interpolation": default_tag["interpolation"], "crop_pct": default_tag["crop_pct"]}
     assert (wrong["interpolation"], wrong["crop_pct"]) != ("bilinear", 0.875)  # a1_in1k's bicubic/0.95
-    processor_file = copy / "preprocessor_config.json"
-    processor_file.write_text(json.dumps({**json.loads(processor_file.read_text()), **wrong}))
+    config_file = copy / "config.json"
+    config = json.loads(config_file.read_text())
+    config_file.write_text(json.dumps({**config, "pretrained_cfg": {**config["pretrained_cfg"], **wrong}}))
     reference_model = load_reference(answers)
     reference = run_reference(reference_model, answers.data_config["input_size"], answers.torch_dtype)
     with pytest.raises(ExportError, match="image-processor pixels of the saved folder differ"):

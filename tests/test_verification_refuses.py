@@ -16,7 +16,7 @@ from safetensors.torch import load_file, save_file
 
 from timm_hub_template import batch
 from timm_hub_template.errors import ExportError
-from timm_hub_template.verify import Reference, verify_folder
+from timm_hub_template.verify import LoaderError, Reference, verify_folder
 
 ARCHITECTURE = "mobilenetv3_small_050"
 HEAD = "classifier.weight"
@@ -129,12 +129,27 @@ def test_a_tensor_of_another_shape_is_refused(generated, reference, copy):
 
 def test_a_changed_crop_pct_is_refused(generated, reference, copy):
     _, answers = generated
-    path = copy / "preprocessor_config.json"
+    path = copy / "config.json"
     config = json.loads(path.read_text())
-    assert config["crop_pct"] == timm.create_model(ARCHITECTURE, pretrained=False).pretrained_cfg["crop_pct"]
-    config["crop_pct"] = 0.9
+    assert config["pretrained_cfg"]["crop_pct"] == timm.create_model(ARCHITECTURE).pretrained_cfg["crop_pct"]
+    config["pretrained_cfg"]["crop_pct"] = 0.9
     path.write_text(json.dumps(config))
-    with pytest.raises(ExportError, match="image-processor pixels of the saved folder differ from timm's"):
+    with pytest.raises(LoaderError) as refused:
+        verify_folder(copy, answers, reference)
+    # Every loader reads the one copy: each of them gives other pixels.
+    failures = refused.value.failures
+    assert "image-processor pixels of the saved folder differ from timm's" in failures["custom code"]
+    assert "TimmWrapper's image-processor pixels differ" in failures["TimmWrapper"]
+    assert "data config's pixels differ" in failures["timm"]
+
+
+def test_a_second_copy_of_the_preprocessing_is_refused(generated, reference, copy):
+    """A preprocessor_config.json (an earlier generation's) is what Transformers 5.25 reads by repo id instead of
+    config.json's `pretrained_cfg`: the folder is refused, whatever the copy says."""
+    _, answers = generated
+    pretrained_cfg = json.loads((copy / "config.json").read_text())["pretrained_cfg"]
+    (copy / "preprocessor_config.json").write_text(json.dumps({"pretrained_cfg": pretrained_cfg}))
+    with pytest.raises(ExportError, match="preprocessor_config.json.*delete it"):
         verify_folder(copy, answers, reference)
 
 

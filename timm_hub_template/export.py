@@ -8,7 +8,7 @@
    weights exist once in memory;
 4. write what `save_pretrained` writes (config.json with every Auto class in `auto_map`, the code files, the
    weights streamed into safetensors) on a second thread, while timm's outputs for the verification are computed;
-5. the image processor, the statistics and the model card.
+5. the statistics and the model card (the image processor reads config.json's `pretrained_cfg`).
 """
 
 from __future__ import annotations
@@ -43,7 +43,6 @@ def export(project_dir: Path, answers: Answers) -> Reference:
     with tempfile.TemporaryDirectory() as staging:
         generated = import_generated_package(project_dir, Path(staging), module)
         modeling = generated[f"modeling_{module}"]
-        processing = generated[f"image_processing_{module}"]
         reference_model = weights.load_reference(answers)
         model = build_with_weights(modeling, answers, reference_model)
         # timm's outputs are computed while the weights are written: the disk and the hashing use the other core.
@@ -52,9 +51,8 @@ def export(project_dir: Path, answers: Answers) -> Reference:
             reference = run_reference(reference_model, answers.data_config["input_size"], answers.torch_dtype)
             weights_sha256 = saved.result()
         onnx_report = onnx_export.export_if_asked(project_dir, answers, reference_model, reference)
-        # preprocessor_config.json without `auto_map` or the class name (config.json's `auto_map` names the class):
-        # AutoImageProcessor without remote code then takes TimmWrapper's processor.
-        getattr(processing, f"{prefix}ImageProcessor")().save_pretrained(project_dir)
+        # No preprocessor_config.json: the processors (TimmWrapper's and the repository's) read config.json's
+        # `pretrained_cfg`, as timm does, so no second copy can disagree with it.
         model_stats = stats.measure(
             reference_model, answers.data_config["input_size"], new_model(modeling, answers).timm_model
         )

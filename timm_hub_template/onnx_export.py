@@ -14,6 +14,7 @@ approximations, the order of float32 reductions) are not PyTorch's. The outputs 
 
 from __future__ import annotations
 
+import json
 import time
 import warnings
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 TOLERANCE = 1e-4  # float32: relative to the outputs' scale, at least absolute 1e-4
 ONNX_FOLDER = "onnx"
 ONNX_FILE = "model.onnx"
+PREPROCESSOR_FILE = "preprocessor_config.json"
 OPSET = 18
 
 
@@ -101,6 +103,9 @@ def export_onnx(project_dir: Path, answers: Answers, model: Any, reference: Refe
         raise ExportError(
             f"ONNX outputs differ from timm's by {difference:.3g} (max abs), more than the tolerance {bound:.3g}"
         )
+    # The standard image-processor fields of timm's transform, beside the graph, for ONNX runtimes that preprocess
+    # with those alone (the repository's processors read config.json's `pretrained_cfg`).
+    (folder / PREPROCESSOR_FILE).write_text(json.dumps(answers.standard_processor_fields, indent=2) + "\n")
     files = tuple(sorted(str(file.relative_to(project_dir)) for file in folder.iterdir() if file.is_file()))
     seconds = time.perf_counter() - start
     return OnnxReport(files, outputs, difference, bound, exporter, seconds, dynamo_failure)

@@ -5,11 +5,18 @@ reloads the saved folder as users will: through `AutoModelForImageClassification
 `AutoImageProcessor` with `trust_remote_code=True` (the generated classes), through the same Auto classes without
 it (Transformers' TimmWrapper classes), and with `timm.create_model("local-dir:<folder>", pretrained=True)` and
 timm's data config; each must give logits, pooled features, processed pixels and class names equal to timm's.
+Transformers reads a repository by its id (from the Hub or its cache) another way than a local folder, so both
+image processors are also loaded by repo id from a Hugging Face cache entry of the folder.
 Each loader builds the model in the folder's dtype, as Transformers does: a bfloat16 giant is never held in float32.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import shutil
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -90,6 +97,8 @@ def sample_image(channels: int):
     return Image.effect_mandelbrot((257, 193), (-2.0, -1.2, 0.8, 1.2), 64).convert(IMAGE_MODES[channels])
 
 
+# The file earlier generations wrote the preprocessing to, a second time: now config.json's `pretrained_cfg` alone.
+SECOND_PREPROCESSING = "preprocessor_config.json"
 # The loaders verify_folder checks, in the order it checks them (the coverage sweep records each).
 LOADERS = ("custom code", "TimmWrapper", "timm")
 
@@ -111,6 +120,12 @@ def verify_folder(
     (TimmWrapper exact only once its mapped tensors are aligned)."""
     from timm_hub_template.errors import first_line
 
+    if (project_dir / SECOND_PREPROCESSING).exists():
+        raise ExportError(
+            f"{SECOND_PREPROCESSING} (left by an earlier generation) is a second copy of the preprocessing, which "
+            "Transformers 5.25 reads by repo id instead of config.json's pretrained_cfg: delete it, here and in the "
+            "Hub repository"
+        )
     checked: list[str] = []
     labels: list[str] = []
     failures: dict[str, str] = {}
@@ -129,6 +144,11 @@ def verify_folder(
     attempt("custom code", lambda: labels.extend(custom_labels(project_dir)))
     attempt("TimmWrapper", lambda: verify_timm_wrapper(project_dir, answers, reference, labels, notes))
     attempt("timm", lambda: verify_timm(project_dir, answers, reference, labels, notes))
+    with hub_repository(project_dir) as (repo_id, cache_dir):
+        for loader, remote_code in (("custom code", True), ("TimmWrapper", False)):
+            attempt(
+                loader, lambda remote=remote_code: verify_processor_by_repo_id(repo_id, cache_dir, answers, remote)
+            )
     if failures:
         raise LoaderError(failures)
     return checked
@@ -323,3 +343,45 @@ def verify_custom_code(project_dir: Path, answers: Answers, reference: Reference
     image, expected = expected_pixels(answers)
     require_saved_equal("image-processor pixels", processor(image, return_tensors="pt")["pixel_values"], expected)
     return [*checked, "processor pixels"]
+
+
+# What a Hub repository's processors and config are read from: its configuration and code, not its weights.
+HUB_LAYOUT_SUFFIXES = (".json", ".py")
+
+
+@contextlib.contextmanager
+def hub_repository(project_dir: Path) -> Iterator[tuple[str, str]]:
+    """The folder as a Hub repository: a Hugging Face cache entry (as `hf_hub_download` leaves it) of its
+    configuration and code files, in a temporary cache; yields the repo id and the cache folder. The revision is
+    the files' digest, so the modules Transformers copies from it are never another run's."""
+    files = sorted(path for path in project_dir.iterdir() if path.is_file() and path.suffix in HUB_LAYOUT_SUFFIXES)
+    digest = hashlib.sha1()
+    for path in files:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    revision = digest.hexdigest()
+    repo_id = f"timm-hub-template-verification/{project_dir.name}"
+    with tempfile.TemporaryDirectory(prefix="timm-hub-template-cache-") as cache_dir:
+        entry = Path(cache_dir) / f"models--{repo_id.replace('/', '--')}"
+        snapshot = entry / "snapshots" / revision
+        snapshot.mkdir(parents=True)
+        for path in files:
+            shutil.copyfile(path, snapshot / path.name)
+        (entry / "refs").mkdir()
+        (entry / "refs" / "main").write_text(revision)
+        yield repo_id, cache_dir
+
+
+def verify_processor_by_repo_id(repo_id: str, cache_dir: str, answers: Answers, remote_code: bool) -> None:
+    """`AutoImageProcessor.from_pretrained(<repo id>)` with or without remote code gives timm's pixels."""
+    from transformers import AutoImageProcessor
+
+    processor = AutoImageProcessor.from_pretrained(
+        repo_id, cache_dir=cache_dir, local_files_only=True, trust_remote_code=remote_code
+    )
+    expected_class = f"{answers.class_prefix}ImageProcessor" if remote_code else "TimmWrapperImageProcessor"
+    way = "with" if remote_code else "without"
+    if type(processor).__name__ != expected_class:
+        raise ExportError(f"AutoImageProcessor by repo id {way} remote code loaded {type(processor).__name__}")
+    image, expected = expected_pixels(answers)
+    pixels = processor(image, return_tensors="pt")["pixel_values"]
+    require_equal(f"image-processor pixels by repo id ({way} remote code)", pixels, expected)

@@ -3,53 +3,55 @@
 {%- set image_mode = answers.data_config.input_size[0] | image_mode -%}
 """Image processor of {{ cookiecutter.class_prefix }} models: timm's eval transform."""
 
+import timm
 import torch
-from timm.data import create_transform
 from transformers.image_processing_utils import BaseImageProcessor, BatchFeature
 from transformers.image_transforms import to_pil_image
 from transformers.image_utils import make_flat_list_of_images
+from transformers.utils import logging
 
-# The standard image-processor fields of timm's transform, computed from its data config when the repository was
-# generated, for tools that read only those (transformers.js, ONNX runtimes); `preprocess` runs timm's transform.
-STANDARD_FIELDS = {{ answers.standard_processor_fields | pyrepr }}
+from .configuration_{{ cookiecutter.module_name }} import PRETRAINED_CFG
+
+logger = logging.get_logger(__name__)
 
 
 class {{ cookiecutter.class_prefix }}ImageProcessor(BaseImageProcessor):
     """Resizes, crops and normalises images exactly as timm evaluates them.
 
-    The arguments are timm's data config for `{{ spec.full_name }}`
-    (`timm.data.resolve_data_config`), passed to `timm.data.create_transform`.
+    The preprocessing is config.json's `pretrained_cfg`, read as timm reads it
+    (`timm.data.resolve_data_config`, then `timm.data.create_transform`), and as
+    Transformers' TimmWrapper processor reads it: there is no other copy. As generated:
+    input size {{ answers.data_config.input_size | pyliteral }}, {{ answers.data_config.interpolation }} interpolation, crop_pct {{ answers.data_config.crop_pct }}.
     Images of any mode are converted to {{ image_mode }} first: the model takes {{ answers.data_config.input_size[0] }} channel{{ "s" if answers.data_config.input_size[0] != 1 }}.
     """
 
     model_input_names = ("pixel_values",)
 
-    def __init__(
-        self,
-{%- for key, value in answers.data_config.items() %}
-        {{ key }}={{ value | pyliteral }},
-{%- endfor %}
-        **kwargs,
-    ):
-        super().__init__(**{**STANDARD_FIELDS, **kwargs})
-{%- for key in answers.data_config %}
-        self.{{ key }} = {{ key }}
-{%- endfor %}
-        self.transform = create_transform(
-{%- for key in answers.data_config %}
-            {{ key }}={{ key }},
-{%- endfor %}
-            is_training=False,
-        )
+    def __init__(self, pretrained_cfg=None, architecture=None, **kwargs):
+        # Only timm's keys: the rest of config.json (read whole, as TimmWrapper's processor reads it) is the model's.
+        super().__init__(architecture=architecture)
+        self.pretrained_cfg = dict(PRETRAINED_CFG if pretrained_cfg is None else pretrained_cfg)
+        self.data_config = timm.data.resolve_data_config(self.pretrained_cfg, model=None, verbose=False)
+        self.transform = timm.data.create_transform(**self.data_config, is_training=False)
+
+    @classmethod
+    def get_image_processor_dict(cls, pretrained_model_name_or_path, **kwargs):
+        # The preprocessing lives in config.json, as in timm's own repositories.
+        kwargs.setdefault("image_processor_filename", "config.json")
+        return super().get_image_processor_dict(pretrained_model_name_or_path, **kwargs)
 
     def to_dict(self):
         output = super().to_dict()
         output.pop("transform", None)
-        # Neither the class name nor `auto_map` (which config.json holds): AutoImageProcessor
-        # without remote code then falls through to TimmWrapper's processor.
-        output.pop("image_processor_type", None)
-        output.pop("auto_map", None)
+        output.pop("data_config", None)
         return output
+
+    def save_pretrained(self, *args, **kwargs):
+        # As TimmWrapper's processor: a second copy of the preprocessing could disagree with config.json's.
+        logger.warning_once(
+            "{{ cookiecutter.class_prefix }}ImageProcessor is saved in config.json (`pretrained_cfg`) with the model."
+        )
+        return []
 
     def preprocess(self, images, return_tensors="pt", **kwargs) -> BatchFeature:
         images = [
