@@ -1,13 +1,18 @@
 """`check_folder.py` under another Transformers version, plus the backbone: the compatibility matrix's check.
 
-Usage: python check_compat.py FOLDER ARCHITECTURE WEIGHTS.safetensors [FOLDER ARCHITECTURE WEIGHTS ...]
-Run with a folder holding another Transformers (or timm) version first on PYTHONPATH. Prints one JSON line: the
-versions that ran and, per architecture, check_folder's measurements, the backbone's feature maps compared with timm's `forward_intermediates`, the
-loss from labels, hidden states, and timm's checkpointing through Transformers' method.
+Usage: python check_compat.py FOLDER ARCHITECTURE WEIGHTS.safetensors DATA_CONFIG_JSON [FOLDER ARCHITECTURE ...]
+Run with another version's environment (or with another timm first on PYTHONPATH). FOLDER may be a repo id in the
+Hugging Face cache (check_folder.py). DATA_CONFIG_JSON: the preprocessing edited into the folder's config.json.
+Prints one JSON line: the versions that ran, the packages of the environment's own, and per architecture
+check_folder's measurements, the backbone's feature maps compared with timm's `forward_intermediates`, the loss from
+labels, hidden states, and timm's checkpointing through Transformers' method.
 """
 
+import importlib.util
 import json
 import sys
+from importlib.metadata import distributions
+from pathlib import Path
 
 import huggingface_hub
 import timm
@@ -72,10 +77,20 @@ def config_size(model: torch.nn.Module) -> tuple[int, int]:
     return tuple(timm.data.resolve_data_config(model=model)["input_size"][1:])
 
 
-def check(folder: str, architecture: str, weights: str) -> dict:
+def own_packages() -> dict[str, str]:
+    """The distributions installed in this environment itself (not linked in from another), name: version."""
+    prefix = Path(sys.prefix).resolve()
+    return {
+        dist.metadata["Name"].lower().replace("_", "-"): dist.version
+        for dist in distributions()
+        if Path(str(dist.locate_file(""))).resolve().is_relative_to(prefix)
+    }
+
+
+def check(folder: str, architecture: str, weights: str, data_config: str) -> dict:
     try:
         return {
-            **check_folder(folder, architecture, weights),
+            **check_folder(folder, architecture, weights, "{}", data_config),
             **check_backbone(folder, architecture, weights),
             **check_training(folder, architecture, weights),
         }
@@ -88,9 +103,12 @@ if __name__ == "__main__":
     report = {
         "transformers": transformers.__version__,
         "huggingface_hub": huggingface_hub.__version__,
+        "huggingface_hub_path": huggingface_hub.__file__,
+        "kernels_importable": importlib.util.find_spec("kernels") is not None,
+        "own_packages": own_packages(),
         "transformers_path": transformers.__file__,
         "timm": timm.__version__,
         "timm_path": timm.__file__,
-        "repos": {arguments[i + 1]: check(*arguments[i : i + 3]) for i in range(0, len(arguments), 3)},
+        "repos": {arguments[i + 1]: check(*arguments[i : i + 4]) for i in range(0, len(arguments), 4)},
     }
     print(json.dumps(report))

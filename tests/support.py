@@ -60,6 +60,71 @@ def install(*packages: str) -> Path:
         return target
 
 
+def environment(lock: Path) -> Path:
+    """The Python of a virtual environment holding exactly `lock`'s pins (made once, under PACKAGE_CACHE, keyed by
+    the lock's content), as a user who installed those versions has it: nothing of this one's leaks in.
+
+    The one exception is torch: this environment's own torch, torchvision and what they require (several GB of
+    CUDA libraries on Linux) are linked in through a `.pth` file, so the lock's equal pins are already satisfied;
+    the lock must pin the same torch (`python -m timm_hub_template.maintenance locks` writes it so)."""
+    import torch
+
+    digest = hashlib.sha256(lock.read_bytes() + torch.__version__.encode()).hexdigest()[:10]
+    target = PACKAGE_CACHE / f"{lock.stem}-{digest}"
+    python = target / "bin" / "python"
+    PACKAGE_CACHE.mkdir(parents=True, exist_ok=True)
+    with open(PACKAGE_CACHE / f".{target.name}.lock", "w") as guard:
+        fcntl.flock(guard, fcntl.LOCK_EX)
+        if (target / ".complete").exists():
+            return python
+        shutil.rmtree(target, ignore_errors=True)  # a half-made one, from an interrupted run
+        subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(target)], check=True)
+        site = subprocess.run(
+            [str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        Path(site, "_shared_torch.pth").write_text(f"{shared_torch()}\n")
+        command = [sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet", "--no-deps"]
+        result = subprocess.run([*command, "-r", str(lock)], capture_output=True, text=True, check=False)
+        assert result.returncode == 0, f"pip could not install {lock.name}: {result.stderr[-2000:]}"
+        (target / ".complete").write_text(lock.read_text())
+        return python
+
+
+def shared_torch() -> Path:
+    """A folder of links to this environment's torch, torchvision and everything they require (made once)."""
+    from importlib.metadata import distribution
+
+    import torch
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    folder = PACKAGE_CACHE / f"shared-torch-{torch.__version__}"
+    if (folder / ".complete").exists():
+        return folder
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    seen, pending = set(), ["torch", "torchvision"]
+    while pending:
+        name = canonicalize_name(pending.pop())
+        if name in seen:
+            continue
+        seen.add(name)
+        dist = distribution(name)
+        for line in dist.requires or ():
+            requirement = Requirement(line)
+            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+                pending.append(requirement.name)
+        for top in {file.parts[0] for file in dist.files or () if file.parts[0] != ".."}:
+            link = folder / top
+            if not link.exists() and not top.endswith(".pth"):
+                link.symlink_to(Path(dist.locate_file(top)).resolve())
+    (folder / ".complete").write_text("\n".join(sorted(seen)) + "\n")
+    return folder
+
+
 def save_timm_checkpoint(architecture: str, path: Path, seed: int = 0) -> Path:
     """A timm-format checkpoint (timm's own state dict of a randomly initialised model) as safetensors."""
     import timm

@@ -1,10 +1,12 @@
-"""Issue 12: the compatibility matrix. Generated repositories of a CNN with a backbone, a ViT and a fallback
-architecture load through AutoConfig, AutoModel, AutoModelForImageClassification, AutoImageProcessor, pipeline(...)
-and their Backbone with outputs equal to timm's, under each Transformers version of `timm_hub_template.compat`
-(the ends of the range and one in the middle) and under the timm floor their model card states.
+"""The compatibility matrix. Generated repositories of a CNN with a backbone, a ViT and a fallback architecture
+load through AutoConfig, AutoModel, AutoModelForImageClassification, AutoImageProcessor, pipeline(...) and their
+Backbone with outputs equal to timm's, under each Transformers version of `timm_hub_template.compat` (the floor, one
+in the middle and the newest, the template's own) and under the timm floor their model card states; each as a local
+folder and as a Hub repository (a repo id read from a Hugging Face cache, `hf-hub:` for timm). The CNN's
+preprocessing is edited in config.json first: every loader of every version must read that one copy.
 
-Each other version is installed with `pip install --no-deps --target` into a cached folder next to the one torch
-(under the venv: reruns reuse it), and put first on PYTHONPATH of a fresh process, as a user's environment would be.
+Each older version runs in a virtual environment of its own, holding exactly its lock (`tests/environments/`: what
+a user of that version installs, resolved), made once under the venv; only torch is shared with this one.
 """
 
 import json
@@ -17,9 +19,10 @@ from pathlib import Path
 import pytest
 import timm
 import transformers
-from support import bake, install
+from support import bake, environment, install, seed_hub_snapshot
 
 from timm_hub_template import compat
+from timm_hub_template.maintenance.locks import environment_lock
 from timm_hub_template.maintenance.timm_history import build_history
 from timm_hub_template.timm_floor import version_key
 
@@ -39,20 +42,38 @@ BEFORE_FLOORS = {"resnet10t": ("1.0.7", "channels"), "vit_tiny_patch16_224": ("1
 pytestmark = pytest.mark.slow  # pip installs and a fresh process per version
 
 
-def run_check(folders: dict[str, Path], tmp_path: Path, site: Path | None) -> dict:
-    """check_compat.py on `folders` in one fresh process, with `site` (another Transformers or timm) first on
-    PYTHONPATH."""
+# The CNN's preprocessing, edited in its config.json after generation (timm's resnet10t: bicubic, crop_pct 0.95).
+EDITED_PREPROCESSING = {"resnet10t": {"crop_pct": 0.5, "interpolation": "bilinear"}}
+
+
+def run_check(
+    folders: dict[str, Path],
+    tmp_path: Path,
+    site: Path | None = None,
+    python: Path | None = None,
+    hub: bool = False,
+) -> dict:
+    """check_compat.py on `folders` in one fresh process of `python` (another version's environment), or of this
+    one with `site` (another timm) first on PYTHONPATH; with `hub`, each folder as a Hub repository."""
     tests = str(CHECK.parent)
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(site), tests] if site else [tests]),
         "HF_MODULES_CACHE": str(tmp_path / "modules"),  # each version imports the repo's code afresh
     }
+    sources = {name: str(folder) for name, folder in folders.items()}
+    if hub:
+        env |= {"HF_HUB_CACHE": str(tmp_path / "hub"), "CHECK_FOLDER_TIMM_SOURCE": "hf-hub"}
+        for name, folder in folders.items():
+            sources[name] = f"someone/{folder.name}"
+            seed_hub_snapshot(tmp_path / "hub", sources[name], folder)
     arguments = [
-        str(item) for name, folder in folders.items() for item in (folder, name, folder / "model.safetensors")
+        str(item)
+        for name, folder in folders.items()
+        for item in (sources[name], name, folder / "model.safetensors", json.dumps(EDITED_PREPROCESSING.get(name, {})))
     ]
     result = subprocess.run(
-        [sys.executable, str(CHECK), *arguments], env=env, capture_output=True, text=True, check=False
+        [str(python or sys.executable), str(CHECK), *arguments], env=env, capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stderr[-4000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -114,30 +135,53 @@ def assert_timm_wrapper_exact(report: dict) -> None:
 
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory):
-    """The three repositories, generated with random weights as users generate them (cookiecutter)."""
+    """The three repositories, generated with random weights as users generate them (cookiecutter); the CNN's
+    preprocessing then edited in config.json, as a user tunes it."""
     out = tmp_path_factory.mktemp("compat")
-    return {name: bake(out, architecture=name, weights="random", git_init="no") for name in ARCHITECTURES}
+    folders = {name: bake(out, architecture=name, weights="random", git_init="no") for name in ARCHITECTURES}
+    for name, edits in EDITED_PREPROCESSING.items():
+        path = folders[name] / "config.json"
+        config = json.loads(path.read_text())
+        path.write_text(json.dumps({**config, "pretrained_cfg": {**config["pretrained_cfg"], **edits}}, indent=2))
+    return folders
 
 
 @pytest.fixture(scope="module")
 def transformers_reports(folders, tmp_path_factory):
-    """Per Transformers version of the matrix: one fresh process checks the three repositories."""
+    """Per Transformers version of the matrix and layout (a folder, a Hub repository): one fresh process checks the
+    three repositories, in that version's own environment."""
     reports = {}
     for version in [*compat.TRANSFORMERS_MATRIX, INSTALLED]:
-        packages = compat.TRANSFORMERS_MATRIX.get(version, ())
-        site = None if version == INSTALLED else install(f"transformers=={version}", *packages)
-        reports[version] = (site, run_check(folders, tmp_path_factory.mktemp(f"transformers-{version}"), site))
+        python = None if version == INSTALLED else environment(environment_lock(version))
+        for hub in (False, True):
+            scratch = tmp_path_factory.mktemp(f"transformers-{version}")
+            reports[version, hub] = (python, run_check(folders, scratch, python=python, hub=hub))
     return reports
 
 
 @pytest.mark.parametrize("architecture", ARCHITECTURES)
+@pytest.mark.parametrize("hub", [False, True], ids=["folder", "hub"])
 @pytest.mark.parametrize("version", [*compat.TRANSFORMERS_MATRIX, INSTALLED])
-def test_loads_exactly_under_each_transformers_version(transformers_reports, architecture, version):
-    site, report = transformers_reports[version]
+def test_loads_exactly_under_each_transformers_version(transformers_reports, architecture, hub, version):
+    python, report = transformers_reports[version, hub]
     assert report["transformers"] == version
-    if site:
-        assert Path(report["transformers_path"]).is_relative_to(site)
+    if python:
+        # Its own environment: its Transformers and huggingface_hub, none of this venv's packages but torch.
+        assert Path(report["transformers_path"]).is_relative_to(python.parent.parent)
+        assert Path(report["huggingface_hub_path"]).is_relative_to(python.parent.parent)
     assert_loads_exactly({**report["repos"][architecture], "timm_version": report["timm"]}, architecture, version)
+    assert report["repos"][architecture]["timm"]["source"] == ("hf-hub" if hub else "local-dir")
+
+
+def test_each_older_version_has_its_own_closure(transformers_reports):
+    """Transformers 4.57.1's torch extra has no kernels: a package this venv holds for a newer version (kernels,
+    which 5.25 requires) is absent from its environment, as from its users'."""
+    _, report = transformers_reports[compat.TRANSFORMERS_FLOOR, False]
+    assert not report["kernels_importable"]
+    lock = environment_lock(compat.TRANSFORMERS_FLOOR).read_text().lower()
+    own = report["own_packages"]
+    assert {"transformers", "huggingface-hub", "tokenizers"} <= set(own)
+    assert all(f"\n{name}=={version}" in lock for name, version in own.items()), own
 
 
 def card_floor(folder: Path) -> str:

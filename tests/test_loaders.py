@@ -64,8 +64,9 @@ def test_weights_carry_timm_names(folder):
 
 
 def test_pushed_repository_loads_three_ways_from_the_hub_cache(folder, tmp_path):
-    """As a Hub repository (`hf-hub:` for timm, a repo id for Transformers), read from the Hugging Face cache: the
-    Hub path reads preprocessor_config.json before config.json, unlike a local folder."""
+    """As a Hub repository (`hf-hub:` for timm, a repo id for Transformers), read from the Hugging Face cache:
+    Transformers 5.25 reads a repository's processor from another file by repo id than from a local folder (a
+    preprocessor_config.json where there is one), so both processors must find the preprocessing in config.json."""
     seed_hub_snapshot(tmp_path / "hub", "someone/custom-resnet10t", folder)
     env = {
         "HF_HUB_CACHE": str(tmp_path / "hub"),

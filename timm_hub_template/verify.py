@@ -140,8 +140,9 @@ def verify_folder(
         except Exception as error:  # noqa: BLE001 - a loader that raises fails; the others are still tried
             failures[loader] = f"{type(error).__name__}: {first_line(error)}"
 
-    attempt("custom code", lambda: checked.extend(verify_custom_code(project_dir, answers, reference)))
+    # The class names first: the other loaders are held to them even when the custom code's outputs differ.
     attempt("custom code", lambda: labels.extend(custom_labels(project_dir)))
+    attempt("custom code", lambda: checked.extend(verify_custom_code(project_dir, answers, reference)))
     attempt("TimmWrapper", lambda: verify_timm_wrapper(project_dir, answers, reference, labels, notes))
     attempt("timm", lambda: verify_timm(project_dir, answers, reference, labels, notes))
     with hub_repository(project_dir) as (repo_id, cache_dir):
