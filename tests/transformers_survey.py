@@ -25,12 +25,12 @@ sys.path[:0] = [str(TESTS), str(TESTS.parent)]
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HOME", tempfile.mkdtemp(prefix="transformers-survey-hf-"))
 
-from packaging.version import Version  # noqa: E402
-from support import PACKAGE_CACHE, bake, environment  # noqa: E402
-from test_compat import ARCHITECTURES, EDITED_PREPROCESSING, assert_loads_exactly, run_check  # noqa: E402
+from packaging.version import Version
+from support import PACKAGE_CACHE, bake, environment
+from test_compat import ARCHITECTURES, EDITED_PREPROCESSING, assert_loads_exactly, run_check
 
-from timm_hub_template import compat  # noqa: E402
-from timm_hub_template.maintenance.locks import CONSTRAINTS, PYTHON, pinned  # noqa: E402
+from timm_hub_template import compat
+from timm_hub_template.maintenance.locks import CONSTRAINTS, PYTHON, pinned
 
 
 def latest_patches(floor: str) -> list[str]:
@@ -38,7 +38,9 @@ def latest_patches(floor: str) -> list[str]:
     output = subprocess.run(
         [sys.executable, "-m", "pip", "index", "versions", "transformers"], capture_output=True, text=True, check=True
     ).stdout
-    available = [Version(item.strip()) for item in output.split("Available versions:", 1)[1].splitlines()[0].split(",")]
+    available = [
+        Version(item.strip()) for item in output.split("Available versions:", 1)[1].splitlines()[0].split(",")
+    ]
     latest: dict[tuple[int, int], Version] = {}
     for version in available:
         if not version.is_prerelease and version >= Version(floor):
@@ -79,7 +81,9 @@ def main() -> int:
     if args.only:
         versions = [version for version in versions if ".".join(version.split(".")[:2]) in args.only]
     scratch = Path(tempfile.mkdtemp(prefix="transformers-survey-"))
-    folders = {name: bake(scratch / "out", architecture=name, weights="random", git_init="no") for name in ARCHITECTURES}
+    folders = {
+        name: bake(scratch / "out", architecture=name, weights="random", git_init="no") for name in ARCHITECTURES
+    }
     for name, edits in EDITED_PREPROCESSING.items():
         path = folders[name] / "config.json"
         config = json.loads(path.read_text())
@@ -100,13 +104,15 @@ def main() -> int:
     lines = [
         "# Transformers survey",
         "",
-        f"Measured {today} by `python tests/transformers_survey.py` (timm {pinned('timm', CONSTRAINTS)}, torch "
-        f"{pinned('torch', CONSTRAINTS)}): the latest patch of every Transformers minor release from "
-        f"{compat.TRANSFORMERS_FLOOR}, each in an environment resolved that day, loading three generated repositories "
-        "as Hub repositories (a repo id from a Hugging Face cache; `hf-hub:` for timm) with their code, with "
-        "TimmWrapper and with timm: outputs, pixels and labels equal to timm's (`exact`). The CNN's preprocessing is "
-        f"edited in its config.json first ({EDITED_PREPROCESSING['resnet10t']}). {exact} of "
-        f"{len(rows) * len(ARCHITECTURES)} exact.",
+        (
+            f"Measured {today} by `python tests/transformers_survey.py` (timm {pinned('timm', CONSTRAINTS)}, torch "
+            f"{pinned('torch', CONSTRAINTS)}): the latest patch of every Transformers minor release from "
+            f"{compat.TRANSFORMERS_FLOOR}, each in an environment resolved that day, loading three generated repositories "
+            "as Hub repositories (a repo id from a Hugging Face cache; `hf-hub:` for timm) with their code, with "
+            "TimmWrapper and with timm: outputs, pixels and labels equal to timm's (`exact`). The CNN's preprocessing is "
+            f"edited in its config.json first ({EDITED_PREPROCESSING['resnet10t']}). {exact} of "
+            f"{len(rows) * len(ARCHITECTURES)} exact."
+        ),
         "",
         "| Transformers | huggingface_hub | " + " | ".join(ARCHITECTURES) + " |",
         "|---|---|" + "---|" * len(ARCHITECTURES),
