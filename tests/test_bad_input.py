@@ -128,8 +128,22 @@ def test_pretrained_offline_without_a_cached_copy_says_what_to_do(tmp_path):
     result = run_cookiecutter(tmp_path / "out", architecture="resnet18", weights="pretrained")
     assert result.returncode != 0
     line = error_line(result)
-    assert "could not get the pretrained weights of resnet18.a1_in1k" in line
+    assert "weights=pretrained needs timm's weights of resnet18 from the Hub" in line
+    assert "HF_HUB_OFFLINE is set and timm/resnet18.a1_in1k is not in the Hugging Face cache" in line
     assert "weights=random" in line
+    assert not (tmp_path / "out" / "custom-resnet18").exists()
+
+
+def test_pretrained_without_a_network_fails_at_once_without_retries(tmp_path, monkeypatch):
+    """Not offline by the environment, but no Hub to reach (a closed port on loopback): one request, refused, and
+    the one-line error; not huggingface_hub's minute of "Retrying in 8s" lines."""
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    result = run_cookiecutter(tmp_path / "out", architecture="resnet18", weights="pretrained")
+    assert result.returncode != 0
+    line = error_line(result)
+    assert "the Hugging Face Hub (http://127.0.0.1:9) cannot be reached" in line
+    assert "Retrying" not in result.stderr + result.stdout
     assert not (tmp_path / "out" / "custom-resnet18").exists()
 
 

@@ -377,10 +377,18 @@ def _weights(context: dict[str, str], architecture: str, base_dir: Path) -> tupl
     if weights == "pretrained":
         from timm.models import get_pretrained_cfg
 
+        from timm_hub_template.weights import pretrained_unreachable
+
         cfg = get_pretrained_cfg(architecture)
         if cfg is None or not (cfg.hf_hub_id or cfg.url or cfg.file):
             raise AnswerError(
                 f"timm has no pretrained weights for {architecture}: use weights=random or a checkpoint path"
+            )
+        unreachable = pretrained_unreachable(cfg.hf_hub_id, cfg.hf_hub_filename)
+        if unreachable:
+            raise AnswerError(
+                f"weights=pretrained needs timm's weights of {architecture} from the Hub, but {unreachable}: "
+                "go online, or pass weights=random or weights=<path to a checkpoint>"
             )
         return "pretrained", None
     path = resolve_user_path(weights, base_dir)
