@@ -64,18 +64,28 @@ def resolved_today(version: str) -> Path:
     return lock
 
 
+def earlier_rows(output: Path) -> dict[str, str]:
+    """The table rows of an earlier survey, by version (`--only` re-runs some and keeps the others)."""
+    if not output.exists():
+        return {}
+    rows = [line for line in output.read_text().splitlines() if line.startswith("| ") and line[2].isdigit()]
+    return {row.split(" | ")[0].removeprefix("| "): row for row in rows}
+
+
 def outcome(report: dict, architecture: str, version: str) -> str:
     try:
         assert_loads_exactly({**report["repos"][architecture], "timm_version": report["timm"]}, architecture, version)
     except AssertionError as error:
         return f"failed: {str(error).splitlines()[0][:160]}"
+    if "error" in report["repos"][architecture]["timm_wrapper"]:  # a known limit of that version's TimmWrapper
+        return "exact; TimmWrapper cannot build it (meta buffers)"
     return "exact"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", type=Path, default=TESTS.parent / "COMPATIBILITY.md")
-    parser.add_argument("--only", nargs="*", help="these minor releases (5.0 ...) instead of all")
+    parser.add_argument("--only", nargs="*", help="re-run these minor releases (5.0 ...), keep the table's others")
     args = parser.parse_args()
     versions = latest_patches(compat.TRANSFORMERS_FLOOR)
     if args.only:
@@ -88,7 +98,7 @@ def main() -> int:
         path = folders[name] / "config.json"
         config = json.loads(path.read_text())
         path.write_text(json.dumps({**config, "pretrained_cfg": {**config["pretrained_cfg"], **edits}}, indent=2))
-    rows = []
+    rows = earlier_rows(args.output) if args.only else {}
     for version in versions:
         try:
             python = environment(resolved_today(version))
@@ -97,9 +107,10 @@ def main() -> int:
             hub = report["huggingface_hub"]
         except (AssertionError, subprocess.CalledProcessError) as error:
             cells, hub = [f"failed: {str(error).splitlines()[0][:160]}"] * len(ARCHITECTURES), "?"
-        rows.append(f"| {version} | {hub} | " + " | ".join(cells) + " |")
-        print(rows[-1], flush=True)
-    exact = sum(row.count("| exact") for row in rows)
+        rows[version] = f"| {version} | {hub} | " + " | ".join(cells) + " |"
+        print(rows[version], flush=True)
+    rows = [rows[version] for version in sorted(rows, key=Version)]
+    exact = sum(row.count("| exact") for row in rows)  # a cell begins with "exact" or "failed"
     today = datetime.date.today().isoformat()
     lines = [
         "# Transformers survey",
