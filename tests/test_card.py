@@ -11,7 +11,15 @@ import timm
 import torch
 from huggingface_hub import ModelCard
 from PIL import Image
-from support import HUB_REVISION, bake, bake_in_subprocess, save_timm_checkpoint, seed_hub_cache
+from support import (
+    HUB_REVISION,
+    TEMPLATE_DIR,
+    bake,
+    bake_in_subprocess,
+    save_timm_checkpoint,
+    seed_hub_cache,
+    seed_hub_snapshot,
+)
 
 CNN = "resnet18.a1_in1k"  # convolutions and one linear layer
 VIT = "vit_tiny_patch16_224.augreg_in21k_ft_in1k"  # attention products counted too
@@ -166,6 +174,55 @@ def test_usage_snippets_run_against_the_local_folder(cards, tmp_path):
     assert [label for label, _ in timm_labels] == wrapper_labels == [label for label, _ in labels]
     assert "torch.Size([1, 512, 7, 7])" in outputs[3] and "torch.Size([1, 512])" in outputs[3]
     assert len(re.findall(r"torch\.Size\(\[1, \d+, \d+, \d+\]\)", outputs[4])) == 5  # act1 and layer1..layer4
+
+
+def test_usage_snippets_run_as_written_from_the_hub_cache(cards, tmp_path):
+    """The card's snippets unchanged, the repository in a Hugging Face cache under the card's repo id, as a user has
+    it after the first download: every way loads it as the card writes it."""
+    folder = cards[CNN]
+    seed_hub_snapshot(tmp_path / "hub", f"{OWNER}/custom-resnet18", folder)
+    snippets = re.findall(r"```python\n(.*?)```", (folder / "README.md").read_text(), re.DOTALL)
+    paths = [tmp_path / f"snippet_{number}.py" for number in range(len(snippets))]
+    for path, snippet in zip(paths, snippets):
+        path.write_text(snippet)
+    Image.effect_mandelbrot((320, 240), (-2.0, -1.2, 0.8, 1.2), 64).convert("RGB").save(tmp_path / "image.jpg")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path / "hub")}
+    env["HF_MODULES_CACHE"] = str(tmp_path / "modules")
+    result = subprocess.run(
+        [sys.executable, "-c", RUNNER, *map(str, paths)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count("--- snippet ") == len(snippets) == 5
+
+
+def test_timms_release_is_named_only_for_its_own_weights(cards, tmp_path):
+    """config.json's pretrained_cfg names timm's release (tag, licence, origin) for timm's weights, and for random
+    weights none of it: they are nobody's release."""
+    import json
+
+    released = json.loads((cards[CNN] / "config.json").read_text())["pretrained_cfg"]
+    assert released["tag"] == "a1_in1k" and "origin_url" in released and "license" in released
+    folder = bake(tmp_path, architecture=CNN, weights="random", git_init="no")
+    untrained = json.loads((folder / "config.json").read_text())["pretrained_cfg"]
+    assert not {"tag", "origin_url", "license", "paper_ids"} & set(untrained), untrained
+    assert untrained["crop_pct"] == released["crop_pct"]  # the preprocessing stays the architecture's
+
+
+def test_a_card_without_an_owner_is_said_at_the_end_of_the_run(tmp_path):
+    command = [sys.executable, "-m", "cookiecutter", "--no-input", "-o", str(tmp_path), str(TEMPLATE_DIR)]
+    variables = ["architecture=resnet10t", "weights=random", "git_init=no"]
+    bare = subprocess.run([*command, *variables], capture_output=True, text=True, check=True)
+    assert "Warning: the card names the repository 'custom-resnet10t' with no owner" in bare.stdout
+    owned = subprocess.run(
+        [*command, *variables, "hub_owner=acme", "repo_name=owned"], capture_output=True, text=True, check=True
+    )
+    assert "with no owner" not in owned.stdout + owned.stderr
+    assert 'repo_id = "acme/owned"' in (tmp_path / "owned" / "README.md").read_text()
 
 
 def test_stats_count_models_that_hand_a_parameter_to_a_submodule():

@@ -69,6 +69,12 @@ class Summary:
         lines += [f"Note: {note}" for note in self.notes]
         lines += self._inputs()
         repo_id = self.published.repo_id if "/" in self.published.repo_id else f"<owner>/{self.published.repo_id}"
+        if "/" not in self.published.repo_id:
+            lines.append(
+                f"Warning: the card names the repository {self.published.repo_id!r} with no owner (hub_owner is "
+                "empty), which the Hub cannot find: generate again with hub_owner=<user or organisation> before you "
+                "publish it (push_to_hub=yes fills in your account)"
+            )
         upload = publish.upload_command(repo_id, self.folder, self.published.left_out)
         if self.published.url:
             lines.append(f"Pushed: {self.published.url}")

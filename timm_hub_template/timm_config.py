@@ -16,6 +16,9 @@ if TYPE_CHECKING:
 
 # Where timm's weights came from: not a property of the published repository (timm's filter_pretrained_cfg drops them).
 SOURCE_KEYS = frozenset({"url", "file", "hf_hub_id", "hf_hub_filename", "source", "state_dict"})
+# What describes timm's release of the weights (its tag, paper, origin, licence): said only of timm's own weights,
+# never of random or trained ones.
+RELEASE_KEYS = frozenset({"tag", "origin_url", "paper_ids", "paper_name", "notes", "license", "description"})
 # Kept even when None, as timm keeps them: they say the model has no such module.
 KEEP_NULL = frozenset({"pool_size", "first_conv", "classifier"})
 # The evaluation sizes of timm's release, which no longer hold once the input size changes (as save_config_for_hf).
@@ -24,12 +27,12 @@ TEST_KEYS = ("test_input_size", "test_pool_size", "test_crop_pct")
 
 def pretrained_cfg(answers: Answers) -> dict[str, Any]:
     """timm's pretrained config of the published weights: the architecture's, with the repository's data config
-    (model_args, training args and the `data_config` variable applied) and head size."""
+    (model_args, training args and the `data_config` variable applied) and head size; what describes timm's release
+    only when the weights are that release."""
     source = answers.spec.pretrained_cfg
+    left_out = SOURCE_KEYS | {"label_names"} | (RELEASE_KEYS if answers.weights != "pretrained" else frozenset())
     cfg = {
-        key: value
-        for key, value in source.items()
-        if key not in SOURCE_KEYS and (value is not None or key in KEEP_NULL) and key != "label_names"
+        key: value for key, value in source.items() if key not in left_out and (value is not None or key in KEEP_NULL)
     }
     if list(answers.data_config["input_size"]) != list(source.get("input_size") or ()):
         for key in TEST_KEYS:
