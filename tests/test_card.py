@@ -213,10 +213,23 @@ def test_timms_release_is_named_only_for_its_own_weights(cards, tmp_path):
     assert untrained["crop_pct"] == released["crop_pct"]  # the preprocessing stays the architecture's
 
 
-def test_a_card_without_an_owner_is_said_at_the_end_of_the_run(tmp_path):
+def test_the_run_says_each_step_and_a_card_without_an_owner(tmp_path):
     command = [sys.executable, "-m", "cookiecutter", "--no-input", "-o", str(tmp_path), str(TEMPLATE_DIR)]
     variables = ["architecture=resnet10t", "weights=random", "git_init=no"]
     bare = subprocess.run([*command, *variables], capture_output=True, text=True, check=True)
+    steps = [
+        "Weights: random initialisation",
+        "Wrote config.json, the code and model.safetensors (",
+        "Wrote the model card (README.md)",
+        "Verified: loaded with its own code",
+        "Verified: loaded with Transformers' TimmWrapper",
+        "Verified: loaded with timm (local-dir:)",
+        "Verified: both image processors by repo id",
+        "Generated ",
+    ]
+    lines = bare.stdout.splitlines()
+    positions = [next(i for i, line in enumerate(lines) if line.startswith(step)) for step in steps]
+    assert positions == sorted(positions), bare.stdout
     assert "Warning: the card names the repository 'custom-resnet10t' with no owner" in bare.stdout
     owned = subprocess.run(
         [*command, *variables, "hub_owner=acme", "repo_name=owned"], capture_output=True, text=True, check=True

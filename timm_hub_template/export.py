@@ -36,27 +36,31 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-def export(project_dir: Path, answers: Answers) -> Reference:
-    """Write config, weights, processor and card into `project_dir`; returns timm's outputs to verify against."""
+def export(project_dir: Path, answers: Answers, step: Callable[[str], None] = lambda line: None) -> Reference:
+    """Write config, weights, code and card into `project_dir`; returns timm's outputs to verify against. `step`
+    receives a line as each part is done."""
     module, prefix = answers.module_name, answers.class_prefix
     format_python_files(project_dir)
     with tempfile.TemporaryDirectory() as staging:
         generated = import_generated_package(project_dir, Path(staging), module)
         modeling = generated[f"modeling_{module}"]
         reference_model = weights.load_reference(answers)
+        weights_origin = weights.describe(answers)
+        step(f"Weights: {weights_origin}")
         model = build_with_weights(modeling, answers, reference_model)
         # timm's outputs are computed while the weights are written: the disk and the hashing use the other core.
         save = functools.partial(save_model, model, modeling, prefix, module, project_dir)
         with in_background(save) as saved:
             reference = run_reference(reference_model, answers.data_config["input_size"], answers.torch_dtype)
             weights_sha256 = saved.result()
+        written = sum((project_dir / name).stat().st_size for name in weights_sha256) / 1e6
+        step(f"Wrote config.json, the code and {', '.join(sorted(weights_sha256))} ({written:.1f} MB)")
         onnx_report = onnx_export.export_if_asked(project_dir, answers, reference_model, reference)
         # No preprocessor_config.json: the processors (TimmWrapper's and the repository's) read config.json's
         # `pretrained_cfg`, as timm does, so no second copy can disagree with it.
         model_stats = stats.measure(
             reference_model, answers.data_config["input_size"], new_model(modeling, answers).timm_model
         )
-        weights_origin = weights.describe(answers)
         del model, reference_model
     provenance = card.Provenance(
         template_version=template_version(),
@@ -66,6 +70,7 @@ def export(project_dir: Path, answers: Answers) -> Reference:
     )
     card.write_model_card(project_dir, answers, model_stats, provenance, onnx_report)
     write_requirements(project_dir, answers)
+    step("Wrote the model card (README.md) and requirements.txt")
     return reference
 
 

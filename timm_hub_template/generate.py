@@ -19,6 +19,7 @@ import os
 import signal
 import threading
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -110,12 +111,13 @@ def generate(
     cruft_update: bool = False,
     before: publish.FolderSnapshot | None = None,
     notes: list[str] | None = None,
+    step: Callable[[str], None] = lambda line: None,
 ) -> Summary:
     """Export, verify and (unless `cruft_update`) publish the rendered `project_dir`; raises `ExportError`.
 
     `before`: the folder's files before the run (a `-f` run into a folder with other files): those the run did not
     write are neither committed nor uploaded. Once the folder is verified, an interrupt while publishing keeps it.
-    `notes` receives what the verification found worth saying.
+    `notes` receives what the verification found worth saying, `step` a line as each step is done.
     """
     from timm_hub_template.export import export
     from timm_hub_template.verify import verify_folder
@@ -125,13 +127,19 @@ def generate(
     marker.write_text(INCOMPLETE_MARKER.text)
     answers, push_problem = (answers, "") if cruft_update else publish.with_hub_owner(answers)
     with quiet_progress_bars(), sigterm_raises():
-        reference = export(project_dir, answers)
+        reference = export(project_dir, answers, step)
         notes = [] if notes is None else notes
-        verified = verify_folder(project_dir, answers, reference, notes)
+        verified = verify_folder(project_dir, answers, reference, notes, step)
         marker.unlink()
         if cruft_update:
             return Summary(project_dir, verified, publish.Published(repo_id=answers.repo_id), answers, tuple(notes))
         foreign = before.unchanged() if before is not None else ()
+        actions = [
+            ("a git commit (weights in Git LFS)", answers.git_init),
+            (f"a push to {answers.repo_id}", answers.push_to_hub),
+        ]
+        if any(asked for _, asked in actions):
+            step(f"Publishing: {' and '.join(action for action, asked in actions if asked)}")
         try:
             published = publish.publish_folder(project_dir, answers, push_problem, foreign)
         except (KeyboardInterrupt, Interrupted):
@@ -196,7 +204,7 @@ def hook_outcome(
     before = run.before if run is not None and run.folder == Path(project_dir).resolve() else None
     try:
         answers = parsing.parse(context, base_dir)
-        summary = generate(project_dir, answers, cruft_update, before)
+        summary = generate(project_dir, answers, cruft_update, before, step=say)
     except (ExportError, parsing.AnswerError) as error:
         return printable(str(error))
     except (KeyboardInterrupt, Interrupted) as error:

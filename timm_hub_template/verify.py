@@ -16,7 +16,7 @@ import contextlib
 import hashlib
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -113,11 +113,15 @@ class LoaderError(ExportError):
 
 
 def verify_folder(
-    project_dir: Path, answers: Answers, reference: Reference, notes: list[str] | None = None
+    project_dir: Path,
+    answers: Answers,
+    reference: Reference,
+    notes: list[str] | None = None,
+    step: Callable[[str], None] = lambda line: None,
 ) -> list[str]:
     """Reload the folder each of the `LOADERS` ways and require timm's exact outputs; returns what was checked.
     Every loader is tried; `LoaderError` names each that failed. `notes` receives what the caller should know
-    (TimmWrapper exact only once its mapped tensors are aligned)."""
+    (TimmWrapper exact only once its mapped tensors are aligned); `step` a line as each loader passes."""
     from timm_hub_template.errors import first_line
 
     if (project_dir / SECOND_PREPROCESSING).exists():
@@ -130,7 +134,7 @@ def verify_folder(
     labels: list[str] = []
     failures: dict[str, str] = {}
 
-    def attempt(loader: str, check: Any) -> None:
+    def attempt(loader: str, check: Any, passed: str = "") -> None:
         if loader in failures:
             return
         try:
@@ -139,17 +143,34 @@ def verify_folder(
             failures[loader] = str(error)
         except Exception as error:  # noqa: BLE001 - a loader that raises fails; the others are still tried
             failures[loader] = f"{type(error).__name__}: {first_line(error)}"
+        else:
+            if passed:
+                step(passed)
 
     # The class names first: the other loaders are held to them even when the custom code's outputs differ.
     attempt("custom code", lambda: labels.extend(custom_labels(project_dir)))
-    attempt("custom code", lambda: checked.extend(verify_custom_code(project_dir, answers, reference)))
-    attempt("TimmWrapper", lambda: verify_timm_wrapper(project_dir, answers, reference, labels, notes))
-    attempt("timm", lambda: verify_timm(project_dir, answers, reference, labels, notes))
+    attempt(
+        "custom code",
+        lambda: checked.extend(verify_custom_code(project_dir, answers, reference)),
+        "Verified: loaded with its own code (trust_remote_code=True), timm's outputs",
+    )
+    attempt(
+        "TimmWrapper",
+        lambda: verify_timm_wrapper(project_dir, answers, reference, labels, notes),
+        "Verified: loaded with Transformers' TimmWrapper (no remote code), timm's outputs",
+    )
+    attempt(
+        "timm",
+        lambda: verify_timm(project_dir, answers, reference, labels, notes),
+        "Verified: loaded with timm (local-dir:), timm's outputs",
+    )
     with hub_repository(project_dir) as (repo_id, cache_dir):
         for loader, remote_code in (("custom code", True), ("TimmWrapper", False)):
             attempt(
                 loader, lambda remote=remote_code: verify_processor_by_repo_id(repo_id, cache_dir, answers, remote)
             )
+        if not failures:
+            step("Verified: both image processors by repo id, as the Hub serves them")
     if failures:
         raise LoaderError(failures)
     return checked
