@@ -132,3 +132,20 @@ def test_a_failing_run_stops_the_background_writer_before_it_cleans_up(tmp_path)
     cancelled.set()
     with pytest.raises(Cancelled):
         save_file({"weight": torch.randn(64, 64)}, tmp_path / "w.safetensors", cancelled=cancelled)
+
+
+def test_a_large_file_shows_its_progress_and_a_small_one_does_not(tmp_path, monkeypatch):
+    """A progress bar (in bytes) for files of PROGRESS_BYTES or more, here lowered to 1 MB; the file is the same."""
+    import io
+
+    from timm_hub_template import safetensors_stream
+
+    tensors = {"weight": torch.arange(2**19, dtype=torch.float32)}  # 2 MB
+    shown, quiet = io.StringIO(), io.StringIO()
+    monkeypatch.setattr(safetensors_stream, "PROGRESS_BYTES", 2**20)
+    save_file(tensors, tmp_path / "large.safetensors", progress=shown)
+    monkeypatch.setattr(safetensors_stream, "PROGRESS_BYTES", 2**22)
+    save_file(tensors, tmp_path / "small.safetensors", progress=quiet)
+    assert "Writing large.safetensors" in shown.getvalue() and "2.10M" in shown.getvalue()  # its size, in bytes
+    assert quiet.getvalue() == ""
+    assert torch.equal(load_file(tmp_path / "large.safetensors")["weight"], tensors["weight"])

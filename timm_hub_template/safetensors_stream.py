@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import json
 import struct
+import sys
 from pathlib import Path
 from threading import Event
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from timm_hub_template.digests import HashingWriter
 
@@ -29,6 +30,8 @@ ALIGNMENT = 64
 # `model.safetensors` (vit_7b_patch16_dinov3 in float32: 27 GB), the only layout timm's `local-dir:` and `hf-hub:`
 # loaders read (they take one file; of shards, the first).
 MAX_SHARD_SIZE = "50GB"
+# Files from this size on show a progress bar while they are written, when standard error is a terminal.
+PROGRESS_BYTES = 1_000_000_000
 # safetensors' dtype names and torch's, in the order safetensors lays tensors out: larger dtypes first, then by name.
 _TORCH_DTYPES = {
     "I64": "int64",
@@ -62,11 +65,17 @@ def _dtype_name(tensor: Any) -> str:
 
 
 def save_file(
-    tensors: dict[str, Any], path: Path, metadata: dict[str, str] | None = None, cancelled: Event | None = None
+    tensors: dict[str, Any],
+    path: Path,
+    metadata: dict[str, str] | None = None,
+    cancelled: Event | None = None,
+    progress: TextIO | None = None,
 ) -> str:
     """A safetensors file of `tensors`, written one tensor at a time, with 64-byte aligned tensors first; returns
-    the file's SHA-256 (hashed while it is written). Raises `Cancelled` between tensors once `cancelled` is set."""
+    the file's SHA-256 (hashed while it is written). Raises `Cancelled` between tensors once `cancelled` is set.
+    A file of `PROGRESS_BYTES` or more shows a progress bar on `progress` (standard error when it is a terminal)."""
     import torch
+    from tqdm.auto import tqdm
 
     def layout(name: str) -> tuple[bool, int, str]:
         tensor = tensors[name]
@@ -86,7 +95,18 @@ def save_file(
         offset += size
     encoded = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
     encoded += b" " * (-(8 + len(encoded)) % ALIGNMENT)  # the data starts 64-byte aligned
-    with open(path, "wb") as file:
+    if progress is None and sys.stderr is not None and sys.stderr.isatty():
+        progress = sys.stderr
+    bar = tqdm(
+        total=offset,
+        desc=f"Writing {path.name}",
+        unit="B",
+        unit_scale=True,
+        file=progress,
+        disable=progress is None or offset < PROGRESS_BYTES,
+        leave=False,
+    )
+    with open(path, "wb") as file, bar:
         writer = HashingWriter(file)
         try:
             writer.write(struct.pack("<Q", len(encoded)))
@@ -98,6 +118,7 @@ def save_file(
                 if tensor.numel():  # the tensor's own memory, viewed as bytes (no copy unless it is not contiguous)
                     data = tensor.contiguous().reshape(-1).view(torch.uint8).numpy().data
                     writer.write(data, temporary=not tensor.is_contiguous())
+                    bar.update(len(data))
         except BaseException:
             writer.abandon()
             raise
