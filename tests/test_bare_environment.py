@@ -38,7 +38,7 @@ def test_missing_packages_are_named_in_one_line(bare_python, tmp_path):
     assert len(errors) == 1, output
     for package in ("torch", "timm", "transformers", "huggingface_hub"):
         assert package in errors[0]
-    assert f"python -m pip install -r {TEMPLATE_DIR / 'requirements.txt'}" in errors[0]
+    assert f"python -m pip install -r {TEMPLATE_DIR / 'timm_hub_template' / 'requirements.txt'}" in errors[0]
     assert "Hook script failed" in output
     assert "Traceback" not in output
     assert list(out.iterdir()) == []

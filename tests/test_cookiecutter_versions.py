@@ -21,6 +21,7 @@ import pytest
 from packaging.requirements import Requirement
 from support import TEMPLATE_DIR, install
 
+from timm_hub_template import dependencies
 from timm_hub_template.generate import INCOMPLETE_MARKER
 
 ARCHITECTURE = "resnet10t"
@@ -28,10 +29,9 @@ FOLDER = f"custom-{ARCHITECTURE}"
 
 
 def admitted() -> Requirement:
-    """cookiecutter's line in requirements.txt."""
-    for line in (TEMPLATE_DIR / "requirements.txt").read_text().splitlines():
-        line = line.split("#")[0].strip()
-        if line and Requirement(line).name == "cookiecutter":
+    """cookiecutter's line in requirements.txt (the list: timm_hub_template/requirements.txt)."""
+    for line in dependencies.requirements():
+        if Requirement(line).name == "cookiecutter":
             return Requirement(line)
     raise AssertionError("requirements.txt does not name cookiecutter")
 

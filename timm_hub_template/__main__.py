@@ -28,6 +28,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
+    if not (batch_mode.TEMPLATE_DIR / "cookiecutter.json").is_file():
+        print(
+            f"Error: batch mode renders the template's files, which {batch_mode.TEMPLATE_DIR} does not hold (an "
+            "installed copy of the package): run `python -m timm_hub_template batch` from a clone of the template",
+            file=sys.stderr,
+        )
+        return 2
     try:
         architectures = batch_mode.shard(batch_mode.expand(args.architectures), *args.shard)
     except ValueError as error:

@@ -32,6 +32,7 @@ When cookiecutter changes what this module reads, the run stops with one line na
 from __future__ import annotations
 
 import atexit
+import contextlib
 import dataclasses
 import fcntl
 import os
@@ -131,13 +132,26 @@ def _output_dir(cookiecutter: Mapping[str, Any]) -> str:
 _rendering_without_hooks = False  # batch mode's `render_without_hooks` is rendering
 
 
+@contextlib.contextmanager
+def _extension_importable(template_dir: Path):
+    """The template's folder on `sys.path` while cookiecutter's functions load its Jinja extension
+    (`timm_hub_template_checkout`, which is in that folder only), as `cookiecutter()` puts it; restored after."""
+    saved = list(sys.path)
+    sys.path.append(str(template_dir))
+    try:
+        yield
+    finally:
+        sys.path[:] = saved
+
+
 def context_for(template_dir: Path, extra_context: dict[str, Any], output_dir: Path) -> dict[str, Any]:
     """The context `cookiecutter --no-input <template_dir> key=value ... -o <output_dir>` would render with."""
     from cookiecutter.generate import generate_context
     from cookiecutter.prompt import prompt_for_config
 
     context = generate_context(context_file=template_dir / "cookiecutter.json", extra_context=extra_context)
-    context["cookiecutter"] = prompt_for_config(context, no_input=True)
+    with _extension_importable(template_dir):
+        context["cookiecutter"] = prompt_for_config(context, no_input=True)
     # The keys `cookiecutter()` adds (batch mode has no replay, clone or checkout).
     context["cookiecutter"].update(
         _template=str(template_dir), _output_dir=str(output_dir.resolve()), _repo_dir=str(template_dir)
@@ -152,9 +166,12 @@ def render_without_hooks(template_dir: Path, context: dict[str, Any], output_dir
     global _rendering_without_hooks
     _rendering_without_hooks = True
     try:
-        return Path(
-            generate_files(repo_dir=str(template_dir), context=context, output_dir=str(output_dir), accept_hooks=False)
-        )
+        with _extension_importable(template_dir):
+            return Path(
+                generate_files(
+                    repo_dir=str(template_dir), context=context, output_dir=str(output_dir), accept_hooks=False
+                )
+            )
     finally:
         _rendering_without_hooks = False
 

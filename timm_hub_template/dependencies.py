@@ -1,8 +1,9 @@
 """The packages the template needs in cookiecutter's environment, checked before anything else runs.
 
 `cookiecutter gh:<owner>/timm-hub-template` may run from an environment with only cookiecutter in it (what
-`pipx install cookiecutter` gives). The list is requirements.txt, which pyproject.toml also reads, so
-`pip install .` installs the same.
+`pipx install cookiecutter` gives). The list is this package's requirements.txt, which pyproject.toml also reads
+(so `pip install .` installs the same) and requirements.txt at the repository's root includes; it is package data,
+so an installed copy of the package reads its own.
 """
 
 from __future__ import annotations
@@ -11,13 +12,13 @@ import re
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-REQUIREMENTS = Path(__file__).resolve().parent.parent / "requirements.txt"
+REQUIREMENTS = Path(__file__).resolve().with_name("requirements.txt")
 # What `onnx=yes` needs on top (onnxscript: torch's exporter), installed only when asked for.
 ONNX_REQUIREMENTS = REQUIREMENTS.with_name("requirements-onnx.txt")
 
 
 def requirements(path: Path = REQUIREMENTS) -> list[str]:
-    """The requirement lines of requirements.txt (`timm>=1.0.31,<1.1` ...)."""
+    """The requirement lines of a requirements file (`timm>=1.0.31,<1.1` ...); `-r` and other options are skipped."""
     lines = (line.split("#", 1)[0].strip() for line in path.read_text().splitlines())
     return [line for line in lines if line and not line.startswith("-")]
 

@@ -1,4 +1,5 @@
-"""The Jinja extension cookiecutter loads (`_extensions` in cookiecutter.json): names and introspection.
+"""The Jinja extension cookiecutter loads (`_extensions` in cookiecutter.json names `timm_hub_template_checkout`, which
+imports this package from the template's own folder): names and introspection.
 
 Filters:
 - `pyrepr`: Python's own quoting for any value rendered into source (never paste raw strings into code);
@@ -23,6 +24,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, pass_context
@@ -176,6 +178,9 @@ def project_folder(context: Context, repo_name: str) -> str:
     from timm_hub_template import dependencies
     from timm_hub_template.answers import repo_name_error
 
+    mismatch = _other_checkout(context.get("cookiecutter") or {})
+    if mismatch:
+        raise SystemExit(f"Error: {mismatch}")  # before any folder exists: one line, no traceback
     # Without the template's packages the pre-generation hook stops the run with the line that names them.
     folder = INVALID_FOLDER if dependencies.missing() or repo_name_error(repo_name) else repo_name
     try:
@@ -186,6 +191,27 @@ def project_folder(context: Context, repo_name: str) -> str:
 
 
 INVALID_FOLDER = ".timm-hub-template-invalid-repo-name"
+TEMPLATE_DIR = Path(__file__).resolve().parent.parent  # the checkout this package belongs to, when it is one
+
+
+def _other_checkout(cookiecutter: dict[str, Any]) -> str:
+    """Empty when the template cookiecutter renders (the context's `_repo_dir`, which `cookiecutter()` and batch mode
+    set) is the checkout this package is part of; else the line that stops the run: the package's code and the
+    template's files would be of different versions. (`timm_hub_template_checkout` imports the package from the
+    template's folder; a `python -m cookiecutter` started in another checkout finds that one's first.)"""
+    repo_dir = cookiecutter.get("_repo_dir")
+    if not repo_dir or Path(repo_dir).resolve() == TEMPLATE_DIR:
+        return ""
+    from timm_hub_template import __version__
+
+    rendered = Path(repo_dir).resolve()
+    init = rendered / "timm_hub_template" / "__init__.py"
+    found = re.search(r'^__version__ = "([^"]+)"', init.read_text(), re.MULTILINE) if init.is_file() else None
+    return (
+        f"cookiecutter renders the template in {rendered} (timm_hub_template {found.group(1) if found else '?'}) "
+        f"with the timm_hub_template {__version__} of {TEMPLATE_DIR}: run cookiecutter in a new process, from a "
+        "folder outside that checkout"
+    )
 
 
 def incomplete_marker():
