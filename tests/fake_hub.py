@@ -27,6 +27,7 @@ DEFAULT_BRANCH = "main"
 _REPO = r"(?P<repo_id>[^/]+/[^/]+)"
 _API_REPO = rf"/api/(?P<repo_type>model|dataset|space)s/{_REPO}"
 _GIT_REPO = rf"/(?:(?P<repo_type>dataset|space)s/)?{_REPO}\.git/info/lfs/objects"
+AGENT_REGISTRY = ("GET", "/api/agent-harnesses")
 _ROUTES = [
     ("GET", r"/api/whoami-v2", "whoami"),
     ("POST", r"/api/repos/create", "create_repo"),
@@ -91,6 +92,7 @@ class FakeHub:
         self.user = user
         self.url = ""
         self.requests: list[Request] = []
+        self.registry_requests: list[Request] = []  # huggingface_hub's daily fetch of the agent registry
         self.created: list[dict] = []  # bodies of repo-create calls
         self.commits: list[Commit] = []
         self.repos: dict[tuple[str, str], Repo] = {}  # by (repo_type, repo_id)
@@ -126,6 +128,11 @@ class FakeHub:
 
     def _answer(self, request: Request) -> tuple[int, Any]:
         with self._lock:
+            if (request.method, request.path) == AGENT_REGISTRY:
+                # huggingface_hub 2.5 builds its user agent from a registry it fetches at most once a day: no
+                # request about any repository, so not among `requests`. The Hub's empty registry.
+                self.registry_requests.append(request)
+                return 200, {"standardEnvVars": [], "harnesses": {}}
             self.requests.append(request)
             for method, pattern, name in _ROUTES:
                 match = re.fullmatch(pattern, request.path)
