@@ -125,6 +125,47 @@ def shared_torch() -> Path:
     return folder
 
 
+def answer_on_a_terminal(
+    command: list[str], cwd: Path, env: dict[str, str], answers: list[str], questions: int | None = None
+) -> tuple[int, str, int]:
+    """Run `command` on a pseudo-terminal (cookiecutter's prompts then ask, as in a person's terminal), typing
+    answers[i] once the prompt `[i+1/N]` appears (N: `questions`, or as many as the answers); returns the exit code,
+    everything shown, and how many answers were typed. Answering all of them is required when N is not given."""
+    import pty
+    import select
+    import time
+
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(command, cwd=cwd, env=env, stdin=terminal, stdout=terminal, stderr=terminal)
+    os.close(terminal)
+    total = questions or len(answers)
+    output, answered, deadline = b"", 0, time.monotonic() + 600
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([controller], [], [], 1)
+            if ready:
+                try:
+                    chunk = os.read(controller, 65536)
+                except OSError:  # the terminal closed: the process ended
+                    break
+                if not chunk:
+                    break
+                output += chunk
+            if answered < len(answers) and f"[{answered + 1}/{total}]".encode() in output:
+                os.write(controller, answers[answered].encode() + b"\r")
+                answered += 1
+            if not ready and process.poll() is not None:
+                break
+        returncode = process.wait(timeout=max(1, deadline - time.monotonic()))
+    finally:
+        if process.poll() is None:
+            process.kill()
+        os.close(controller)
+    if questions is None:
+        assert answered == len(answers), output.decode(errors="replace")[-4000:]
+    return returncode, output.decode(errors="replace"), answered
+
+
 def save_timm_checkpoint(architecture: str, path: Path, seed: int = 0) -> Path:
     """A timm-format checkpoint (timm's own state dict of a randomly initialised model) as safetensors."""
     import timm

@@ -23,14 +23,17 @@ def bare_python(tmp_path_factory):
     return python
 
 
-def test_missing_packages_are_named_in_one_line(bare_python, tmp_path):
+@pytest.mark.parametrize("asked", [False, True], ids=["no-input", "asked"])
+def test_missing_packages_are_named_in_one_line_before_the_first_question(bare_python, tmp_path, asked):
     out = tmp_path / "out"
     out.mkdir()
+    flags = [] if asked else ["--no-input"]
     result = subprocess.run(
-        [str(bare_python), "-m", "cookiecutter", "--no-input", "-o", str(out), str(TEMPLATE_DIR), "weights=random"],
+        [str(bare_python), "-m", "cookiecutter", *flags, "-o", str(out), str(TEMPLATE_DIR), "weights=random"],
         capture_output=True,
         text=True,
         check=False,
+        stdin=subprocess.DEVNULL,
     )
     output = result.stdout + result.stderr
     assert result.returncode != 0
@@ -39,7 +42,7 @@ def test_missing_packages_are_named_in_one_line(bare_python, tmp_path):
     for package in ("torch", "timm", "transformers", "huggingface_hub"):
         assert package in errors[0]
     assert f"python -m pip install -r {TEMPLATE_DIR / 'timm_hub_template' / 'requirements.txt'}" in errors[0]
-    assert "Hook script failed" in output
+    assert "[1/" not in output  # no question was asked
     assert "Traceback" not in output
     assert list(out.iterdir()) == []
 

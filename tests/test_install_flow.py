@@ -11,17 +11,14 @@ from __future__ import annotations
 
 import json
 import os
-import pty
-import select
 import shutil
 import subprocess
 import sys
-import time
 import zipfile
 from pathlib import Path
 
 import pytest
-from support import TEMPLATE_DIR
+from support import TEMPLATE_DIR, answer_on_a_terminal
 
 ARCHITECTURE = "resnet10t"
 FOLDER_FILES = {
@@ -194,45 +191,14 @@ def test_cookiecutter_from_a_git_url_with_the_package_installed(template, instal
     assert_generated(work / f"custom-{ARCHITECTURE}", template[1])
 
 
-def answer_on_a_terminal(command: list[str], cwd: Path, env: dict[str, str], answers: list[str]) -> tuple[int, str]:
-    """Run `command` on a pseudo-terminal, typing answers[i] after the prompt `[i+1/N]` appears."""
-    controller, terminal = pty.openpty()
-    process = subprocess.Popen(command, cwd=cwd, env=env, stdin=terminal, stdout=terminal, stderr=terminal)
-    os.close(terminal)
-    output, answered, deadline = b"", 0, time.monotonic() + 600
-    try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([controller], [], [], 1)
-            if ready:
-                try:
-                    chunk = os.read(controller, 65536)
-                except OSError:  # the terminal closed: the process ended
-                    break
-                if not chunk:
-                    break
-                output += chunk
-            if answered < len(answers) and f"[{answered + 1}/{len(answers)}]".encode() in output:
-                os.write(controller, answers[answered].encode() + b"\r")
-                answered += 1
-            if not ready and process.poll() is not None:
-                break
-        returncode = process.wait(timeout=max(1, deadline - time.monotonic()))
-    finally:
-        if process.poll() is None:
-            process.kill()
-        os.close(controller)
-    assert answered == len(answers), output.decode(errors="replace")[-4000:]
-    return returncode, output.decode(errors="replace")
-
-
 @pytest.mark.slow
 def test_cookiecutter_from_a_git_url_answering_its_prompts(template, installed, tmp_path):
     work = tmp_path / "elsewhere"
     work.mkdir()
     variables = [key for key in json.loads((template[0] / "cookiecutter.json").read_text()) if key[0] != "_"]
-    typed = {"architecture": ARCHITECTURE, "weights": "random", "git_init": "no"}
-    returncode, output = answer_on_a_terminal(
-        [sys.executable, "-m", "cookiecutter", template_url(template)],
+    typed = {"architecture": ARCHITECTURE, "weights": "random"}
+    returncode, output, _ = answer_on_a_terminal(
+        [sys.executable, "-m", "cookiecutter", template_url(template), "git_init=no"],
         work,
         environment(installed, tmp_path),
         [typed.get(variable, "") for variable in variables],  # empty: the default

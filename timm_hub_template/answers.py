@@ -149,16 +149,53 @@ def _parse(frozen_context: str, base_dir: str) -> Answers:
     weights_file = resolve_user_path(context.get("weights", "").strip(), base)
     if checkpoints.has_supported_suffix(weights_file) and weights_file.is_file():
         digests.start(weights_file)  # the card's SHA-256, hashed on another core while timm is imported
-    architecture = _architecture(context.get("architecture", ""))  # the other names derive from it
+    # The answers that do not depend on one another are all checked, and all their problems said together.
+    problems: list[str] = []
+
+    def collect(read: Any, default: Any) -> Any:
+        try:
+            return read()
+        except AnswerError as problem:
+            problems.append(str(problem))
+            return default
+
     repo_name = context.get("repo_name", "")
-    _raise(repo_name_error(repo_name))
-    for variable in ("module_name", "class_prefix"):
-        _raise(_identifier_error(variable, context.get(variable, "")))
-    hub_owner, license_id, description = _publishing(context)
-    flags = {variable: _yes_no(context, variable) for variable in ("git_init", "push_to_hub", "private", "onnx")}
+    names = (
+        repo_name_error(repo_name),
+        *(_identifier_error(v, context.get(v, "")) for v in ("module_name", "class_prefix")),
+    )
+    problems += [problem for problem in names if problem]
+    hub_owner, license_id, description = collect(lambda: _publishing(context), ("", "", ""))
+    flags = {
+        variable: collect(lambda variable=variable: _yes_no(context, variable), False)
+        for variable in ("git_init", "push_to_hub", "private", "onnx")
+    }
+    push_timeout = collect(lambda: _push_timeout(context), 60.0)
     absent_for_onnx = dependencies.missing_onnx() if flags["onnx"] else []
     if absent_for_onnx:
-        raise AnswerError(dependencies.onnx_install_hint(absent_for_onnx))
+        problems.append(dependencies.onnx_install_hint(absent_for_onnx))
+    try:
+        answers = _parse_weights_and_model(context, base, flags, hub_owner, license_id, description, push_timeout)
+    except AnswerError as problem:
+        problems.append(str(problem))
+    if len(problems) > 1:
+        raise AnswerError(f"{len(problems)} answers are wrong: {'; '.join(problems)}")
+    if problems:
+        raise AnswerError(problems[0])
+    return answers
+
+
+def _parse_weights_and_model(
+    context: dict[str, str],
+    base: Path,
+    flags: dict[str, bool],
+    hub_owner: str,
+    license_id: str,
+    description: str,
+    push_timeout: float,
+) -> Answers:
+    """The answers that follow from the architecture and the weights: each check needs the ones before it."""
+    architecture = checked_architecture(context.get("architecture", ""))  # the other names derive from it
     _check_modules_cache()
 
     weights, checkpoint = _weights(context, architecture, base)
@@ -214,13 +251,13 @@ def _parse(frozen_context: str, base_dir: str) -> Answers:
         data_config_source=" and ".join(source for source, used in sources if used),
         dtype=dtype,
         dtype_source=dtype_source,
-        repo_name=repo_name,
+        repo_name=context.get("repo_name", ""),
         module_name=context.get("module_name", ""),
         class_prefix=context.get("class_prefix", ""),
         hub_owner=hub_owner,
         license=license_id,
         description=description,
-        push_timeout=_push_timeout(context),
+        push_timeout=push_timeout,
         warnings=tuple(warnings),
         labels_file=labels_file,
         **flags,
@@ -256,7 +293,8 @@ def _raise(problem: str) -> None:
         raise AnswerError(problem)
 
 
-def _architecture(value: str) -> str:
+def checked_architecture(value: str) -> str:
+    """The architecture answer as timm names it, or `AnswerError` with the names it may have meant."""
     import timm
     from timm.models import get_arch_pretrained_cfgs, split_model_name_tag
 
@@ -372,8 +410,21 @@ def _weights(context: dict[str, str], architecture: str, base_dir: Path) -> tupl
     key = context.get("checkpoint_key", "auto").strip()
     if key not in checkpoints.KEY_CHOICES:
         raise AnswerError(f"checkpoint_key {key!r} must be one of {', '.join(checkpoints.KEY_CHOICES)}")
+    kind = weights_kind(weights, architecture, base_dir)
+    if kind != "checkpoint":
+        return kind, None
+    try:
+        return "checkpoint", checkpoints.inspect_file(resolve_user_path(weights, base_dir), key)
+    except checkpoints.CheckpointError as problem:
+        raise AnswerError(str(problem)) from problem
+
+
+def weights_kind(weights: str, architecture: str, base_dir: Path) -> str:
+    """ "random", "pretrained" or "checkpoint", from the checks that need no reading of the weights (timm has
+    pretrained weights for the architecture and can fetch them, the checkpoint file exists), else `AnswerError`."""
+    weights = weights.strip()
     if weights == "random":
-        return "random", None
+        return "random"
     if weights == "pretrained":
         from timm.models import get_pretrained_cfg
 
@@ -390,14 +441,16 @@ def _weights(context: dict[str, str], architecture: str, base_dir: Path) -> tupl
                 f"weights=pretrained needs timm's weights of {architecture} from the Hub, but {unreachable}: "
                 "go online, or pass weights=random or weights=<path to a checkpoint>"
             )
-        return "pretrained", None
+        return "pretrained"
     path = resolve_user_path(weights, base_dir)
-    if checkpoints.has_supported_suffix(path) and not path.exists():
+    if not checkpoints.has_supported_suffix(path):
+        suffixes = ", ".join(checkpoints.SUFFIXES)
+        raise AnswerError(
+            f"weights {weights!r} must be 'pretrained', 'random' or a checkpoint file ending in {suffixes}"
+        )
+    if not path.exists():
         raise AnswerError(f"weights file {weights!r} does not exist (looked for {path})")
-    try:
-        return "checkpoint", checkpoints.inspect_file(path, key)
-    except checkpoints.CheckpointError as problem:
-        raise AnswerError(str(problem)) from problem
+    return "checkpoint"
 
 
 def _trained_architecture(training: dict[str, Any], architecture: str, path: Path) -> str:
@@ -420,7 +473,7 @@ def _trained_architecture(training: dict[str, Any], architecture: str, path: Pat
             f"checkpoint {path.name} was trained as {trained} (its args.model): its preprocessing is that tag's; "
             f"use architecture={name} or architecture={trained}, not {architecture}"
         )
-    return _architecture(trained) if trained_tag and not tag else architecture
+    return checked_architecture(trained) if trained_tag and not tag else architecture
 
 
 # Deeper nesting than any timm argument needs (block definitions are 3 levels) is refused before it is walked.

@@ -34,7 +34,9 @@ from __future__ import annotations
 import atexit
 import contextlib
 import dataclasses
+import difflib
 import fcntl
+import json
 import os
 import shutil
 import signal
@@ -44,6 +46,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from timm_hub_template.errors import ExportError
 from timm_hub_template.publish import FolderSnapshot
 
 
@@ -65,6 +68,70 @@ def _frames():
     while frame is not None:
         yield frame
         frame = frame.f_back
+
+
+class UnknownVariables(ValueError):
+    """Variables given to a run that the template does not have (cookiecutter itself would ignore them)."""
+
+    def __init__(self, unknown: list[str], template: Mapping[str, Any]) -> None:
+        names = [key.removeprefix("__") for key in template if not key.startswith("_") or _is_unasked(key)]
+        hints = []
+        for name in unknown:
+            close = difflib.get_close_matches(name.removeprefix("__"), names, n=1)
+            hints.append(f"{name!r}" + (f" (did you mean {close[0]}?)" if close else ""))
+        super().__init__(f"the template has no variable {', '.join(hints)}: its variables are {', '.join(names)}")
+
+
+def _is_unasked(key: str) -> bool:
+    """A variable of cookiecutter.json that is not asked: cookiecutter's private form `__name` (not `__prompts__`)."""
+    return key.startswith("__") and not key.endswith("__")
+
+
+def as_template_keys(variables: Mapping[str, Any], template: Mapping[str, Any]) -> dict[str, Any]:
+    """`variables` under cookiecutter.json's keys: a variable that is not asked is `__<name>` there, and may be given
+    by its plain name (`dtype=bfloat16` sets `__dtype`); `UnknownVariables` names those the template lacks."""
+    keys, unknown = {}, []
+    for name, value in variables.items():
+        if name in template:
+            keys[name] = value
+        elif f"__{name}" in template:
+            keys[f"__{name}"] = value
+        else:
+            unknown.append(name)
+    if unknown:
+        raise UnknownVariables(unknown, template)
+    return keys
+
+
+def take_given_variables() -> None:
+    """As cookiecutter starts asking (its Jinja environment loads the extension), apply the variables the user gave
+    by their plain names to the not-asked `__` ones, and stop on a name the template does not have: cookiecutter
+    ignores both silently. The user's variables are cookiecutter()'s `extra_context` (the command line's too) over
+    its config file's `default_context`."""
+    prompting = next(
+        (
+            frame.f_locals.get("context")
+            for frame in _frames()
+            if frame.f_code.co_name == "prompt_for_config" and frame.f_globals.get("__name__") == "cookiecutter.prompt"
+        ),
+        None,
+    )
+    call = next(
+        (
+            frame.f_locals
+            for frame in _frames()
+            if frame.f_code.co_name == "cookiecutter" and frame.f_globals.get("__name__") == "cookiecutter.main"
+        ),
+        None,
+    )
+    if not isinstance(prompting, dict) or call is None:
+        return  # not a cookiecutter() run that is about to ask (batch mode translates its own variables)
+    config = call.get("config_dict") or {}
+    given = {**(config.get("default_context") or {}), **(call.get("extra_context") or {})}
+    template = prompting["cookiecutter"]
+    for key, value in as_template_keys(given, template).items():
+        if _is_unasked(key):
+            template[key] = value
 
 
 def hook_working_directory() -> Path:
@@ -149,9 +216,17 @@ def context_for(template_dir: Path, extra_context: dict[str, Any], output_dir: P
     from cookiecutter.generate import generate_context
     from cookiecutter.prompt import prompt_for_config
 
+    template = json.loads((template_dir / "cookiecutter.json").read_text())
+    try:
+        extra_context = as_template_keys(extra_context, template)
+    except UnknownVariables as problem:
+        raise ExportError(str(problem)) from None
     context = generate_context(context_file=template_dir / "cookiecutter.json", extra_context=extra_context)
     with _extension_importable(template_dir):
-        context["cookiecutter"] = prompt_for_config(context, no_input=True)
+        try:
+            context["cookiecutter"] = prompt_for_config(context, no_input=True)
+        except SystemExit as stop:  # an answer refused as it was given (jinja_extension's checked defaults)
+            raise ExportError(str(stop.code).removeprefix("Error: ")) from None
     # The keys `cookiecutter()` adds (batch mode has no replay, clone or checkout).
     context["cookiecutter"].update(
         _template=str(template_dir), _output_dir=str(output_dir.resolve()), _repo_dir=str(template_dir)

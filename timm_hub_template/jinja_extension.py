@@ -32,6 +32,7 @@ from jinja2.ext import Extension
 from jinja2.runtime import Context
 
 from timm_hub_template import cookiecutter_run, names
+from timm_hub_template.errors import printable
 
 STANDARD_LIBRARY = {"functools", "math", "typing", "collections", "dataclasses", "enum"}
 
@@ -165,8 +166,42 @@ def answer_warnings(context: dict[str, Any]) -> tuple[str, ...]:
 
 
 def public_context(cookiecutter: dict[str, Any]) -> dict[str, Any]:
-    """The user's variables (no `_extensions`, `__prompts__` ...), as a plain dict for a hook."""
-    return {key: value for key, value in cookiecutter.items() if not key.startswith("_")}
+    """The user's variables by their names (the not-asked `__dtype` as `dtype`; no `_extensions`, `__prompts__`
+    ...), as a plain dict for a hook."""
+    return {
+        key.removeprefix("__"): value
+        for key, value in cookiecutter.items()
+        if not key.startswith("_") or (key.startswith("__") and not key.endswith("__"))
+    }
+
+
+def refused(problem: Exception) -> SystemExit:
+    """The stop of a run whose answer is wrong, as soon as it is known: one line, no traceback, nothing written."""
+    return SystemExit(f"Error: {printable(str(problem))}")
+
+
+def checked_module_name(architecture: str) -> str:
+    """The module name derived from the architecture, once timm knows the architecture (right after that question,
+    with the names it may have meant): a wrong name never flows into the next defaults."""
+    from timm_hub_template.answers import AnswerError, checked_architecture
+
+    try:
+        checked_architecture(architecture)
+    except AnswerError as problem:
+        raise refused(problem) from None
+    return names.module_name(architecture)
+
+
+def weights_kind(weights: str, architecture: str) -> str:
+    """ "pretrained", "random" or "checkpoint", right after the weights question: timm has (and can fetch) pretrained
+    weights for the architecture, or the checkpoint file exists; else the run stops there."""
+    from timm_hub_template.answers import AnswerError
+    from timm_hub_template.answers import weights_kind as kind
+
+    try:
+        return kind(str(weights), architecture.strip(), cookiecutter_run.invocation_dir())
+    except AnswerError as problem:
+        raise refused(problem) from None
 
 
 @pass_context
@@ -233,6 +268,16 @@ class _WithoutHookTraceback(logging.Filter):
 class TimmHubExtension(Extension):
     def __init__(self, environment: Environment) -> None:
         super().__init__(environment)
+        # Loaded as cookiecutter starts asking: what is wrong before any answer is said before the first question.
+        from timm_hub_template import dependencies
+
+        absent = dependencies.missing()
+        if absent:
+            raise SystemExit(f"Error: {dependencies.install_hint(absent)}")
+        try:
+            cookiecutter_run.take_given_variables()
+        except cookiecutter_run.UnknownVariables as problem:
+            raise refused(problem) from None
         hooks_logger = logging.getLogger("cookiecutter.hooks")
         if not any(isinstance(f, _WithoutHookTraceback) for f in hooks_logger.filters):
             hooks_logger.addFilter(_WithoutHookTraceback())
@@ -243,7 +288,8 @@ class TimmHubExtension(Extension):
         environment.filters.update(
             pyrepr=pyrepr,
             pyliteral=pyliteral,
-            module_name=names.module_name,
+            module_name=checked_module_name,
+            weights_kind=weights_kind,
             class_prefix=names.class_prefix,
             repo_name=names.repo_name,
             answers=answers,

@@ -1,6 +1,6 @@
 {%- set answers = cookiecutter | answers -%}
 {%- set spec = answers.spec -%}
-{%- set prefix = cookiecutter.class_prefix -%}
+{%- set prefix = cookiecutter.__class_prefix -%}
 {%- set config_class = prefix ~ "Config" -%}
 """Transformers models for timm's `{{ spec.model_class if spec.explicit else spec.name }}`{{ " class" if spec.explicit }}.
 {%- if spec.explicit %}
@@ -17,7 +17,7 @@ Transformers' TimmWrapper does, because a config cannot hold what timm passes to
 
 {{ spec.imports | import_block(["torch", "transformers:PreTrainedModel", "transformers.integrations:is_deepspeed_zero3_enabled", "transformers.modeling_outputs:BaseModelOutputWithPooling"] + (["transformers.modeling_outputs:ImageClassifierOutput"] if spec.pools else []) + (["transformers.modeling_outputs:BackboneOutput"] if spec.stage_names else []) + ([] if spec.explicit else ["timm"]) + (["typing:ClassVar"] if spec.classifier else [])) }}
 
-from .configuration_{{ cookiecutter.module_name }} import {{ config_class }}
+from .configuration_{{ cookiecutter.__module_name }} import {{ config_class }}
 {%- if spec.stage_names %}
 
 try:

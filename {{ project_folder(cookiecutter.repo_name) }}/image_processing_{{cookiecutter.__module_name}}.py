@@ -1,7 +1,7 @@
 {%- set answers = cookiecutter | answers -%}
 {%- set spec = answers.spec -%}
 {%- set image_mode = answers.data_config.input_size[0] | image_mode -%}
-"""Image processor of {{ cookiecutter.class_prefix }} models: timm's eval transform."""
+"""Image processor of {{ cookiecutter.__class_prefix }} models: timm's eval transform."""
 
 import timm
 import torch
@@ -10,12 +10,12 @@ from transformers.image_transforms import to_pil_image
 from transformers.image_utils import make_flat_list_of_images
 from transformers.utils import logging
 
-from .configuration_{{ cookiecutter.module_name }} import PRETRAINED_CFG
+from .configuration_{{ cookiecutter.__module_name }} import PRETRAINED_CFG
 
 logger = logging.get_logger(__name__)
 
 
-class {{ cookiecutter.class_prefix }}ImageProcessor(BaseImageProcessor):
+class {{ cookiecutter.__class_prefix }}ImageProcessor(BaseImageProcessor):
     """Resizes, crops and normalises images exactly as timm evaluates them.
 
     The preprocessing is config.json's `pretrained_cfg`, read as timm reads it
@@ -49,7 +49,7 @@ class {{ cookiecutter.class_prefix }}ImageProcessor(BaseImageProcessor):
     def save_pretrained(self, *args, **kwargs):
         # As TimmWrapper's processor: a second copy of the preprocessing could disagree with config.json's.
         logger.warning_once(
-            "{{ cookiecutter.class_prefix }}ImageProcessor is saved in config.json (`pretrained_cfg`) with the model."
+            "{{ cookiecutter.__class_prefix }}ImageProcessor is saved in config.json (`pretrained_cfg`) with the model."
         )
         return []
 

@@ -1,6 +1,6 @@
 {%- set answers = cookiecutter | answers -%}
 {%- set spec = answers.spec -%}
-{%- set prefix = cookiecutter.class_prefix -%}
+{%- set prefix = cookiecutter.__class_prefix -%}
 """Configuration of {{ prefix }} models: timm's `{{ spec.name }}` architecture.
 
 config.json also holds timm's own description of the model (`architecture`, `model_args`,
@@ -67,7 +67,7 @@ TIMM_KEYS = ("architecture", "model_args", "num_classes", "label_names", "pretra
 # The image processor AutoImageProcessor takes with remote code. Not written to config.json:
 # Transformers 4.57 would then ask for remote code before reading the config, even for
 # TimmWrapper's processor.
-IMAGE_PROCESSOR = {{ ("image_processing_" ~ cookiecutter.module_name ~ "." ~ prefix ~ "ImageProcessor") | pyrepr }}
+IMAGE_PROCESSOR = {{ ("image_processing_" ~ cookiecutter.__module_name ~ "." ~ prefix ~ "ImageProcessor") | pyrepr }}
 {%- if spec.stage_names %}
 
 # The feature maps a {{ prefix }}Backbone can return (timm's `feature_info`).
@@ -104,7 +104,7 @@ class {{ prefix }}Config({{ "BackboneConfigMixin, " if spec.stage_names }}Pretra
     Edit a field, here or in `config.json`, to build a different model of the class.
 {%- if spec.component_fields %}
     Fields like `{{ spec.component_fields[0].name }}` take one of their `*_CHOICES`: an entry of `COMPONENTS`
-    in `modeling_{{ cookiecutter.module_name }}.py`, a name timm resolves, or None.
+    in `modeling_{{ cookiecutter.__module_name }}.py`, a name timm resolves, or None.
 {%- endif %}
 {%- if spec.components %}
     A component is its key; `{"__component__": key, **arguments}` is that `COMPONENTS`
