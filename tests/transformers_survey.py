@@ -1,7 +1,7 @@
 """The Transformers survey: generated repositories loaded under the latest patch of every minor release, from the
 matrix's floor to the newest on PyPI, three ways, as Hub repositories; writes a table (COMPATIBILITY.md).
 
-Usage: .venv/bin/python tests/transformers_survey.py [--output COMPATIBILITY.md] [--only 5.0 5.25 ...]
+Usage: .venv/bin/python tests/transformers_survey.py [--output docs/reports/COMPATIBILITY.md] [--only 5.0 5.25 ...]
 
 Each version runs in an environment of its own, resolved today (`uv pip compile` of what a user of that version
 installs, `compat.environment_requirements`), torch shared with this venv, as in tests/test_compat.py, whose
@@ -84,7 +84,7 @@ def outcome(report: dict, architecture: str, version: str) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--output", type=Path, default=TESTS.parent / "COMPATIBILITY.md")
+    parser.add_argument("--output", type=Path, default=TESTS.parent / "docs" / "reports" / "COMPATIBILITY.md")
     parser.add_argument("--only", nargs="*", help="re-run these minor releases (5.0 ...), keep the table's others")
     args = parser.parse_args()
     versions = latest_patches(compat.TRANSFORMERS_FLOOR)

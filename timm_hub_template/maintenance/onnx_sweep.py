@@ -164,7 +164,7 @@ HELP = "export one small architecture per family of a sample with onnx=yes's che
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--output", default="ONNX.md")
+    parser.add_argument("--output", default="docs/reports/ONNX.md")
     parser.add_argument("--families", nargs="*", help="families of the sample to run (default: all of it)")
     parser.add_argument("--previous", help="JSON lines this command printed before: their families are not rerun")
 

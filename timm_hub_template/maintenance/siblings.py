@@ -267,7 +267,7 @@ HELP = "build every architecture of a class from one repo's config"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("classes", nargs="*", help="timm classes, e.g. ResNet (default: all with 2+ architectures)")
-    parser.add_argument("--output", type=Path, default=Path("SIBLINGS.md"))
+    parser.add_argument("--output", type=Path, default=Path("docs/reports/SIBLINGS.md"))
     parser.add_argument("--logits", type=int, default=3, help="per class, compare logits for this many small siblings")
     parser.add_argument("--report-only", action="store_true", help="rebuild the report from SIBLINGS.jsonl")
 

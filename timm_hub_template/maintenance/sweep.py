@@ -329,7 +329,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="above --max-params, compare in bfloat16 up to this (default 0: none); larger: structure only",
     )
     parser.add_argument("--shard", type=parse_shard, default=(0, 1), metavar="I/N", help="check only shard I of N")
-    parser.add_argument("--output", type=Path, default=Path("COVERAGE.md"))
+    parser.add_argument("--output", type=Path, default=Path("docs/reports/COVERAGE.md"))
     parser.add_argument("--report-only", action="store_true", help="rebuild the table from COVERAGE.jsonl")
 
 
