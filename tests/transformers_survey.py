@@ -1,7 +1,7 @@
 """The Transformers survey: generated repositories loaded under the latest patch of every minor release, from the
 matrix's floor to the newest on PyPI, three ways, as Hub repositories; writes a table (COMPATIBILITY.md).
 
-Usage: .venv/bin/python tests/transformers_survey.py [--output docs/reports/COMPATIBILITY.md] [--only 5.0 5.25 ...]
+Usage: .venv/bin/python tests/transformers_survey.py [--output docs/reports/COMPATIBILITY.md] [--resume] [--only 5.25 ...]
 
 Each version runs in an environment of its own, resolved today (`uv pip compile` of what a user of that version
 installs, `compat.environment_requirements`), torch shared with this venv, as in tests/test_compat.py, whose
@@ -82,12 +82,43 @@ def outcome(report: dict, architecture: str, version: str) -> str:
     return "exact"
 
 
+def write_table(output: Path, rows: dict[str, str], versions: list[str]) -> int:
+    """The table of `rows` (by version, oldest first); returns how many cells are exact."""
+    ordered = [rows[version] for version in sorted(rows, key=Version)]
+    exact = sum(row.count("| exact") for row in ordered)  # a cell begins with "exact" or "failed"
+    missing = [version for version in versions if version not in rows]
+    lines = [
+        "# Transformers survey",
+        "",
+        (
+            f"Measured {datetime.date.today().isoformat()} by `python tests/transformers_survey.py` (timm "
+            f"{pinned('timm', CONSTRAINTS)}, torch {pinned('torch', CONSTRAINTS)}): the latest patch of every "
+            f"Transformers minor release from {compat.TRANSFORMERS_FLOOR}, each in an environment resolved that day, "
+            "loading three generated repositories as Hub repositories (a repo id from a Hugging Face cache; `hf-hub:` "
+            "for timm) with their code, with TimmWrapper and with timm: outputs, pixels and labels equal to timm's "
+            f"(`exact`). The CNN's preprocessing is edited in its config.json first "
+            f"({EDITED_PREPROCESSING['resnet10t']}). {exact} of {len(ordered) * len(ARCHITECTURES)} exact."
+            + (f" Not run yet: {', '.join(missing)} (`--resume` runs them)." if missing else "")
+        ),
+        "",
+        "| Transformers | huggingface_hub | " + " | ".join(ARCHITECTURES) + " |",
+        "|---|---|" + "---|" * len(ARCHITECTURES),
+        *ordered,
+        "",
+    ]
+    output.write_text("\n".join(lines))
+    return exact
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", type=Path, default=TESTS.parent / "docs" / "reports" / "COMPATIBILITY.md")
     parser.add_argument("--only", nargs="*", help="re-run these minor releases (5.0 ...), keep the table's others")
+    parser.add_argument("--resume", action="store_true", help="run the versions the table does not have yet")
     args = parser.parse_args()
-    versions = latest_patches(compat.TRANSFORMERS_FLOOR)
+    everything = latest_patches(compat.TRANSFORMERS_FLOOR)
+    rows = earlier_rows(args.output) if args.only or args.resume else {}
+    versions = [version for version in everything if not (args.resume and version in rows)]
     if args.only:
         versions = [version for version in versions if ".".join(version.split(".")[:2]) in args.only]
     scratch = Path(tempfile.mkdtemp(prefix="transformers-survey-"))
@@ -98,7 +129,6 @@ def main() -> int:
         path = folders[name] / "config.json"
         config = json.loads(path.read_text())
         path.write_text(json.dumps({**config, "pretrained_cfg": {**config["pretrained_cfg"], **edits}}, indent=2))
-    rows = earlier_rows(args.output) if args.only else {}
     for version in versions:
         try:
             python = environment(resolved_today(version))
@@ -109,29 +139,9 @@ def main() -> int:
             cells, hub = [f"failed: {str(error).splitlines()[0][:160]}"] * len(ARCHITECTURES), "?"
         rows[version] = f"| {version} | {hub} | " + " | ".join(cells) + " |"
         print(rows[version], flush=True)
-    rows = [rows[version] for version in sorted(rows, key=Version)]
-    exact = sum(row.count("| exact") for row in rows)  # a cell begins with "exact" or "failed"
-    today = datetime.date.today().isoformat()
-    lines = [
-        "# Transformers survey",
-        "",
-        (
-            f"Measured {today} by `python tests/transformers_survey.py` (timm {pinned('timm', CONSTRAINTS)}, torch "
-            f"{pinned('torch', CONSTRAINTS)}): the latest patch of every Transformers minor release from "
-            f"{compat.TRANSFORMERS_FLOOR}, each in an environment resolved that day, loading three generated repositories "
-            "as Hub repositories (a repo id from a Hugging Face cache; `hf-hub:` for timm) with their code, with "
-            "TimmWrapper and with timm: outputs, pixels and labels equal to timm's (`exact`). The CNN's preprocessing is "
-            f"edited in its config.json first ({EDITED_PREPROCESSING['resnet10t']}). {exact} of "
-            f"{len(rows) * len(ARCHITECTURES)} exact."
-        ),
-        "",
-        "| Transformers | huggingface_hub | " + " | ".join(ARCHITECTURES) + " |",
-        "|---|---|" + "---|" * len(ARCHITECTURES),
-        *rows,
-        "",
-    ]
-    args.output.write_text("\n".join(lines))
-    return 0 if exact == len(rows) * len(ARCHITECTURES) else 1
+        write_table(args.output, rows, everything)  # after each version: an interrupted survey resumes
+    exact = write_table(args.output, rows, everything)
+    return 0 if exact == len(everything) * len(ARCHITECTURES) else 1
 
 
 if __name__ == "__main__":
