@@ -102,3 +102,18 @@ def test_the_answers_known_only_at_the_end_are_listed_together(tmp_path):
     assert errors[0].startswith("Error: 4 answers are wrong: repo_name 'a/b' must be a single folder name")
     assert "module_name '1x' must be a Python identifier" in errors[0] and "num_labels 'x' must be" in errors[0]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_user_config_file_sets_a_variable_that_is_not_asked(tmp_path):
+    """cookiecutter's own config file (`default_context`), by the variable's name, as on the command line."""
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f"cookiecutters_dir: {tmp_path / 'cc'}\nreplay_dir: {tmp_path / 'replay'}\ndefault_context:\n  dtype: bfloat16\n  git_init: 'no'\n"
+    )
+    out = tmp_path / "out"
+    result = run(out, "--config-file", str(config), "architecture=resnet10t", "weights=random")
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert json.loads((out / "custom-resnet10t" / "config.json").read_text())["dtype"] == "bfloat16"
+    assert not (out / "custom-resnet10t" / ".git").exists()
+    replay = json.loads(next((tmp_path / "replay").glob("*.json")).read_text())["cookiecutter"]
+    assert replay["__dtype"] == "bfloat16"  # the replay file holds it under its key: `--replay` repeats the run
