@@ -172,23 +172,30 @@ def test_the_installed_package_reads_its_data_files(installed, tmp_path):
     assert f"python -m pip install -r {requirements}" in hint
 
 
-@pytest.mark.slow
-def test_cookiecutter_from_a_git_url_with_the_package_installed(template, installed, tmp_path):
+def generate_elsewhere(template, site: Path, tmp_path: Path) -> tuple[Path, str]:
+    """`cookiecutter --no-input <git+file URL>` from a folder outside the template, with `site` first on the path:
+    the folder it generates and everything it printed (the run must succeed)."""
     work = tmp_path / "elsewhere"
     work.mkdir()
     result = subprocess.run(
         [sys.executable, "-m", "cookiecutter", "--no-input", template_url(template)]
         + [f"architecture={ARCHITECTURE}", "weights=random", "git_init=no"],
         cwd=work,
-        env=environment(installed, tmp_path),
+        env=environment(site, tmp_path),
         capture_output=True,
         text=True,
         check=False,
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-4000:]
+    return work / f"custom-{ARCHITECTURE}", output
+
+
+@pytest.mark.slow
+def test_cookiecutter_from_a_git_url_with_the_package_installed(template, installed, tmp_path):
+    folder, output = generate_elsewhere(template, installed, tmp_path)
     assert "Traceback" not in output
-    assert_generated(work / f"custom-{ARCHITECTURE}", template[1])
+    assert_generated(folder, template[1])
 
 
 @pytest.mark.slow
@@ -210,21 +217,9 @@ def test_cookiecutter_from_a_git_url_answering_its_prompts(template, installed, 
 
 @pytest.mark.slow
 def test_an_installed_copy_of_another_version_is_not_used(template, stale_installed, tmp_path):
-    work = tmp_path / "elsewhere"
-    work.mkdir()
-    result = subprocess.run(
-        [sys.executable, "-m", "cookiecutter", "--no-input", template_url(template)]
-        + [f"architecture={ARCHITECTURE}", "weights=random", "git_init=no"],
-        cwd=work,
-        env=environment(stale_installed, tmp_path),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output[-4000:]
+    folder, output = generate_elsewhere(template, stale_installed, tmp_path)
     assert STALE_MARK not in output
-    assert_generated(work / f"custom-{ARCHITECTURE}", template[1])
+    assert_generated(folder, template[1])
 
 
 def test_an_already_imported_copy_of_another_version_is_refused_in_one_line(template, stale_installed, tmp_path):
