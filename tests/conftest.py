@@ -14,6 +14,11 @@ os.environ.update(
     HF_MODULES_CACHE=os.path.join(_HF_HOME, "modules"),
     TOKENIZERS_PARALLELISM="false",
 )
+# huggingface_hub (2.x) fetches its registry of AI agent harnesses from `{HF_ENDPOINT}/api/agent-harnesses` with its
+# first request of the day unless HF_HOME holds a copy: a request to the fake Hub the protocol tests count, and the
+# first connection a Hub that never answers sees (long before the push). An empty registry detects no agent.
+with open(os.path.join(_HF_HOME, ".agent_harnesses.json"), "w") as _registry:
+    _registry.write('{"standardEnvVars": [], "harnesses": {}}')
 if os.environ.get("PYTEST_XDIST_WORKER"):
     # One thread per worker (and per process it starts): two workers with torch's default of a thread per core
     # would oversubscribe the cores, and torch's threads wait for each other by spinning.

@@ -133,10 +133,16 @@ def error(context: dict[str, Any], base_dir: Path | None = None) -> str:
 
 
 def parse(context: dict[str, Any], base_dir: Path | None = None) -> Answers:
-    """`Answers` from cookiecutter's variables (parsed once per process for the same variables); relative paths
+    """`Answers` from cookiecutter's variables (parsed once per run for the same variables); relative paths
     are resolved against `base_dir`, the folder the user ran the template from (default: the working directory)."""
     frozen = json.dumps({key: str(value) for key, value in context.items()}, sort_keys=True)
     return _parse(frozen, str((base_dir or Path.cwd()).resolve()))
+
+
+def clear_cache() -> None:
+    """Forget the parsed answers: a later run reads its files (labels, checkpoint) again. A run clears it when it
+    begins and ends (`cookiecutter_run`)."""
+    _parse.cache_clear()
 
 
 @functools.lru_cache(maxsize=32)
@@ -333,9 +339,13 @@ def _identifier_error(variable: str, value: str) -> str:
 
 def _publishing(context: dict[str, str]) -> tuple[str, str, str]:
     owner = context.get("hub_owner", "").strip()
-    if owner and not re.fullmatch(r"[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,94}[A-Za-z0-9])?", owner):
+    # The Hub's own rule (huggingface_hub's validate_repo_id): no '--' or '..' in a name.
+    if owner and (
+        not re.fullmatch(r"[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,94}[A-Za-z0-9])?", owner) or "--" in owner or ".." in owner
+    ):
         raise AnswerError(
-            f"hub_owner {owner!r} must be a Hub user or organisation name (letters, digits, '-', '_', '.'), or empty"
+            f"hub_owner {owner!r} must be a Hub user or organisation name (letters, digits, '-', '_', '.', without "
+            "'--' or '..'), or empty"
         )
     license_id = context.get("license", "auto").strip()
     if not re.fullmatch(r"[a-z0-9][a-z0-9.+-]*", license_id):
@@ -375,7 +385,7 @@ def _push_timeout(context: dict[str, str]) -> float:
         seconds = float(value)
     except ValueError:
         seconds = -1.0
-    if not (math.isfinite(seconds) and 0 < seconds <= 86400):
+    if not (math.isfinite(seconds) and 1 <= seconds <= 86400):
         raise AnswerError(f"push_timeout must be a number of seconds from 1 to 86400, like 60, not {value!r}")
     return seconds
 
@@ -638,7 +648,7 @@ def _labels(value: str, base_dir: Path) -> tuple[tuple[str, ...], str, Path | No
 
 def read_label_file(path: Path) -> tuple[str, ...]:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a byte order mark (Windows editors) is no part of a name
     except UnicodeDecodeError as problem:
         raise AnswerError(
             f"labels file {path.name} is not UTF-8 text ({problem.reason} at byte {problem.start})"
@@ -646,7 +656,10 @@ def read_label_file(path: Path) -> tuple[str, ...]:
     except OSError as problem:
         raise AnswerError(f"labels file {path.name} cannot be read: {problem.strerror}") from problem
     if path.suffix.lower() != ".json":
-        return tuple(line.strip() for line in text.splitlines() if line.strip())  # timm's --class-map format
+        # timm's --class-map format, as timm reads it (a text file's lines): split at \n, \r\n and \r only, not
+        # at the other characters str.splitlines() takes (U+2028, a vertical tab), which stay in the name.
+        lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+        return tuple(line.strip() for line in lines if line.strip())
     try:
         value = json.loads(text, parse_constant=_not_a_number)
     except (json.JSONDecodeError, ValueError, RecursionError) as problem:

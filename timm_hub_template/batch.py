@@ -108,7 +108,8 @@ def generate(
     output_dir.mkdir(parents=True, exist_ok=True)
     try:
         render_files(context, output_dir)
-        generate_folder(folder, answers, notes=notes)
+        run = cookiecutter_run.current()
+        generate_folder(folder, answers, rendered=run.rendered if run is not None else (), notes=notes)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise

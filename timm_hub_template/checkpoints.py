@@ -56,6 +56,8 @@ class Checkpoint:
     training_args: dict[str, Any]  # vars(args) of timm's train.py, as JSON values; {} without
     shapes: dict[str, tuple[int, ...]]  # of the published weights, by timm's parameter name
     dtypes: dict[str, str] = dataclasses.field(default_factory=dict)  # torch dtype names, by parameter name
+    # The version of the file described (digests.identity): the weights read and the card's SHA-256 must be of it.
+    identity: tuple[int, int, int, int] | None = None
 
     @property
     def floating_dtype(self) -> str | None:
@@ -101,6 +103,27 @@ def inspect_file(path: Path, key_choice: str = "auto") -> Checkpoint:
         raise CheckpointError(f"weights {str(path)!r} is not a regular file")
     if path.stat().st_size == 0:
         raise CheckpointError(f"weights file {path} is empty (0 bytes): was it copied completely?")
+    checkpoint = dataclasses.replace(_inspect_contents(path, key_choice), identity=version(path))
+    if version(path) != checkpoint.identity:
+        raise CheckpointError(changed(path))
+    return checkpoint
+
+
+def version(path: Path) -> tuple[int, int, int, int]:
+    """The version of the file at `path` (device, inode, size, modification time)."""
+    from timm_hub_template.digests import identity
+
+    return identity(Path(path).stat())
+
+
+def changed(path: Path) -> str:
+    return (
+        f"checkpoint {path.name} changed while the run was reading it (is a training run still writing it?): copy "
+        "the checkpoint to a file of its own and pass that as weights"
+    )
+
+
+def _inspect_contents(path: Path, key_choice: str) -> Checkpoint:
     if path.name.lower().endswith(".safetensors"):
         from safetensors import safe_open
 
@@ -190,6 +213,16 @@ def read_weights(checkpoint: Checkpoint, dtype: Any = None) -> dict[str, Any]:
     while timm's `load_checkpoint` copies the values into a model in the standard layout, and the layout selects the
     CPU kernels.
     """
+    read = version(checkpoint.path)
+    if checkpoint.identity is not None and read != checkpoint.identity:
+        raise CheckpointError(changed(checkpoint.path))
+    state_dict = _read_weights(checkpoint, dtype)
+    if version(checkpoint.path) != read:
+        raise CheckpointError(changed(checkpoint.path))
+    return state_dict
+
+
+def _read_weights(checkpoint: Checkpoint, dtype: Any = None) -> dict[str, Any]:
     import torch
     from timm.models import clean_state_dict
 

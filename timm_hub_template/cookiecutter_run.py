@@ -14,15 +14,23 @@ template does its work), but it does not hand a template everything a run needs:
   so a relative path the user typed (`weights=output/train/run/model_best.pth.tar`) must be resolved against
   the folder the run started in; no context key holds it. It is the working directory while the project folder's
   name is rendered (before any `work_in`), in the CLI, in cruft and in batch mode alike.
-- **Whether `cruft update` is regenerating the template** to compute its diff (nothing may then be committed or
-  pushed): cruft's `update` module is on the call stack. cruft's context (`_template`, `_commit`) is the same for
-  `cruft create`, which must commit and push, so only the stack tells.
+- **Whether the run was asked to publish**: only a run started by cookiecutter's command line or Python API
+  (`cookiecutter.main.cookiecutter`) or by `cruft create` may commit and push. Every other caller that renders
+  the template with its hooks (`cruft update` and `cruft diff` in scratch folders, anything else calling
+  `generate_files`) publishes nothing. cruft's context (`_template`, `_commit`) is the same for all cruft commands,
+  so the call stack tells.
+- **The files cookiecutter renders** (their names, from the template folder it renders): before it renders them
+  into an existing folder (`-f`), a symbolic or hard link at their path is removed, so nothing is written outside
+  the folder.
 - **Batch mode's rendering** (`context_for`, `render_without_hooks`): cookiecutter's `generate_context`,
   `prompt_for_config` and `generate_files(accept_hooks=False)`, with the context keys `cookiecutter()` adds.
 - **Clean-up of an interrupted run.** cookiecutter removes the folder it created only when a hook script fails;
   an interrupt anywhere else (while the pre-generation hook is rendered, while files are rendered) leaves the
-  folder behind. A guard installed when the run begins removes a folder the run created if the process ends before
-  the run finished, and turns SIGTERM into the same clean exit as Ctrl-C.
+  folder behind. A guard installed when the run begins removes a folder the run created (the same folder: its
+  device and inode, not only its path) if the process ends before the run finished, and turns SIGTERM into the
+  same clean exit as Ctrl-C. Both are the run's own: when it ends (`finish`), the SIGTERM handler is restored, the
+  exit guard unregistered, the lock released and the caches keyed on the answers and their files cleared, so a
+  Python program calling `cookiecutter()` twice gets two independent runs.
 - **One run per folder.** Two runs into the same folder (`-f`) would interleave their files: the second waits for
   the first (an exclusive `flock` on the folder, held until the run ends).
 
@@ -47,7 +55,6 @@ from pathlib import Path
 from typing import Any
 
 from timm_hub_template.errors import ExportError
-from timm_hub_template.publish import FolderSnapshot
 
 
 class CookiecutterChanged(RuntimeError):
@@ -141,11 +148,68 @@ def hook_working_directory() -> Path:
     return _current.folder
 
 
-def cruft_update() -> bool:
-    """True while `cruft update` regenerates the template to compute its diff: the hook must then neither
-    `git init` its scratch folder nor push it to the Hub. Rendering runs in cruft's process, so its call stack
-    tells; the hook itself runs in a subprocess that cannot see it."""
-    return any(frame.f_globals.get("__name__") == "cruft._commands.update" for frame in _frames())
+def asked_to_publish() -> bool:
+    """True when the run was asked for by cookiecutter's command line or Python API (`cookiecutter.main.cookiecutter`,
+    which the command line calls) or by `cruft create`: only such a run may `git init` its folder and push it. A
+    positive rule: `cruft update` and `cruft diff` render the template with its hooks in scratch folders (through
+    `generate_files`, as any other caller may), and those renders are never committed or pushed. Rendering runs in
+    the caller's process, so its call stack tells; the hook itself runs in a subprocess that cannot see it."""
+    for frame in _frames():
+        module = frame.f_globals.get("__name__")
+        if (module == "cookiecutter.main" and frame.f_code.co_name == "cookiecutter") or (
+            module == "cruft._commands.create" and frame.f_code.co_name == "create"
+        ):
+            return True
+    return False
+
+
+def command_line() -> bool:
+    """True when the run is part of cookiecutter's or cruft's command line, whose process ends after the run."""
+    return any(frame.f_globals.get("__name__") in ("cookiecutter.cli", "cruft._cli") for frame in _frames())
+
+
+def rendered_names(template_folder: Path, context: Mapping[str, Any]) -> tuple[str, ...]:
+    """The relative paths of the files cookiecutter renders from `template_folder` (its file names are Jinja, like
+    `modeling_{{cookiecutter.module_name}}.py`), with the run's variables."""
+    from jinja2 import Environment
+
+    environment = Environment(autoescape=False)
+    names = []
+    for root, _, files in os.walk(template_folder):
+        for name in files:
+            relative = Path(root, name).relative_to(template_folder)
+            parts = [environment.from_string(part).render(cookiecutter=context) for part in relative.parts]
+            names.append(Path(*parts).as_posix())
+    return tuple(sorted(names))
+
+
+def template_folder() -> Path:
+    """The template folder cookiecutter is rendering (`{{ project_folder(...) }}`), while it runs a hook: the
+    hooks run in the template's repository folder (`run_hook_from_repo_dir` works in `repo_dir`), and
+    `generate_files` holds the folder's name."""
+    for frame in _frames():
+        if (
+            frame.f_code.co_name == "generate_files"
+            and frame.f_globals.get("__name__") == "cookiecutter.generate"
+            and "unrendered_dir" in frame.f_locals
+        ):
+            folder = Path.cwd() / str(frame.f_locals["unrendered_dir"])
+            if folder.is_dir():
+                return folder
+    raise _unsupported("the template folder (generate.generate_files)")
+
+
+def prepare_folder(context: Mapping[str, Any]) -> None:
+    """Once the answers are checked, before cookiecutter renders the files into the run's folder: the paths the run
+    writes (cookiecutter's files, the pre-generation hook's marker, the export's files) hold no link to a file
+    elsewhere, and the names cookiecutter renders are kept for publishing (only the run's files are published)."""
+    from timm_hub_template import run_files
+
+    run = _current
+    if run is None or run.finished:
+        raise _unsupported("the project folder (its name was not rendered by project_folder before the hooks)")
+    run.rendered = rendered_names(template_folder(), context)
+    run_files.detach(run.folder, run_files.RUN_FILES + run.rendered)
 
 
 @dataclasses.dataclass
@@ -157,11 +221,13 @@ class Run:
     created: bool  # the folder did not exist when cookiecutter was about to create it
     lock: int | None = None  # file descriptor holding the folder's flock
     finished: bool = False
-    before: FolderSnapshot | None = None  # the files the folder held before this run wrote into it (`-f`)
+    identity: tuple[int, int] | None = None  # the folder's device and inode, once the run holds its lock
+    rendered: tuple[str, ...] = ()  # the files cookiecutter rendered into the folder (relative POSIX paths)
+    guarded: bool = False  # the exit guard is registered for this run
+    sigterm: bool = False  # this run installed its SIGTERM handler (the default's replacement)
 
 
 _current: Run | None = None
-_guard_installed = False
 
 
 def begin(folder_name: str, cookiecutter: Mapping[str, Any] | None = None) -> Run:
@@ -174,11 +240,32 @@ def begin(folder_name: str, cookiecutter: Mapping[str, Any] | None = None) -> Ru
     invocation_dir = Path.cwd()
     folder = (invocation_dir / _output_dir(cookiecutter or {}) / folder_name).resolve()
     _current = Run(invocation_dir=invocation_dir, folder=folder, created=not folder.exists())
-    # With hooks (the command line, cruft) they report the run, and cookiecutter cleans up only after a failed hook;
-    # without (batch mode), the caller cleans up after itself.
-    if not _rendering_without_hooks:
-        _install_guard()
+    if _rendering_without_hooks:
+        return _current  # batch mode cleans up after itself, and has parsed the answers for this run already
+    _clear_caches()  # what an earlier run read (a labels file since rewritten) is read again
+    if not _hooks_accepted():
+        # `--accept-hooks no`: no hook checks the answers, reports or finishes the run, but the files render with
+        # the answers. A bad answer is one line before any folder exists (not a traceback mid-render, leaving a
+        # folder), and nothing is installed in the process: cookiecutter only renders the code files.
+        from timm_hub_template.answers import error
+
+        public = {key: value for key, value in (cookiecutter or {}).items() if not str(key).startswith("_")}
+        problem = error(public, invocation_dir)
+        _current.finished = True
+        if problem:
+            raise SystemExit(f"Error: {problem}")
+        return _current
+    # The hooks report the run, and cookiecutter cleans up only after a failed hook: the guard covers the rest.
+    _install_guard(_current)
     return _current
+
+
+def _hooks_accepted() -> bool:
+    """Whether the `generate_files` call rendering the folder's name runs the hooks (`--accept-hooks no` does not)."""
+    for frame in _frames():
+        if frame.f_code.co_name == "generate_files" and frame.f_globals.get("__name__") == "cookiecutter.generate":
+            return bool(frame.f_locals.get("accept_hooks", True))
+    return True
 
 
 def _output_dir(cookiecutter: Mapping[str, Any]) -> str:
@@ -242,13 +329,18 @@ def render_without_hooks(template_dir: Path, context: dict[str, Any], output_dir
     _rendering_without_hooks = True
     try:
         with _extension_importable(template_dir):
-            return Path(
+            folder = Path(
                 generate_files(
                     repo_dir=str(template_dir), context=context, output_dir=str(output_dir), accept_hooks=False
                 )
             )
     finally:
         _rendering_without_hooks = False
+    if _current is not None and _current.folder == folder.resolve():
+        # The folder cookiecutter rendered (as its find_template finds it: the one whose name is Jinja).
+        [rendered_from] = [path for path in Path(template_dir).iterdir() if path.is_dir() and "{{" in path.name]
+        _current.rendered = rendered_names(rendered_from, context["cookiecutter"])
+    return folder
 
 
 def current() -> Run | None:
@@ -273,8 +365,8 @@ def lock_folder(folder: Path, announce=None) -> None:
             announce(f"Waiting for another run that is generating into {folder} ...")
         fcntl.flock(descriptor, fcntl.LOCK_EX)
     run.lock = descriptor
-    if not run.created:
-        run.before = FolderSnapshot.of(folder)
+    status = os.fstat(descriptor)
+    run.identity = (status.st_dev, status.st_ino)
 
 
 def release(run: Run) -> None:
@@ -285,21 +377,43 @@ def release(run: Run) -> None:
 
 def finish() -> None:
     """The run reached a reported end (success, or a failure the hook reports, after which cookiecutter removes
-    the folder it created): nothing is left for the guard to clean up."""
-    if _current is not None:
-        _current.finished = True
-        release(_current)
-
-
-def _install_guard() -> None:
-    """At exit, remove a folder this run created and did not finish; SIGTERM exits as Ctrl-C does."""
-    global _guard_installed
-    if _guard_installed:
+    the folder it created): nothing is left for the guard to clean up, and what the run installed in the process
+    (the SIGTERM handler, the exit guard, the lock, the caches keyed on its answers and files) is undone."""
+    run = _current
+    if run is None:
         return
-    _guard_installed = True
+    run.finished = True
+    release(run)
+    _remove_guard(run)
+    _clear_caches()
+
+
+def _clear_caches() -> None:
+    """The caches keyed on the answers and on file paths: a later run reads its files again."""
+    from timm_hub_template import answers, digests
+
+    answers.clear_cache()
+    digests.clear_cache()
+
+
+def _install_guard(run: Run) -> None:
+    """At exit, remove the folder `run` created if it did not finish; SIGTERM exits as Ctrl-C does (while the run
+    lasts: `_remove_guard` undoes both)."""
     atexit.register(_clean_up_unfinished)
+    run.guarded = True
     if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
         signal.signal(signal.SIGTERM, _terminate)
+        run.sigterm = True
+
+
+def _remove_guard(run: Run) -> None:
+    if run.guarded:
+        atexit.unregister(_clean_up_unfinished)
+        run.guarded = False
+    if run.sigterm:
+        run.sigterm = False
+        if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) is _terminate:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _terminate(signum: int, frame: Any) -> None:
@@ -311,7 +425,20 @@ def _clean_up_unfinished() -> None:
     if run is None or run.finished:
         return
     run.finished = True
-    # Before the lock, the folder is the empty one cookiecutter just made, or another run's (which holds the lock).
-    if run.created and run.folder.is_dir() and (run.lock is not None or not any(run.folder.iterdir())):
+    # Before the lock, the folder is the empty one cookiecutter just made, or another run's (which holds the lock);
+    # after, it is the folder of the device and inode this run locked, not another one made at the same path since.
+    if (
+        run.created
+        and run.folder.is_dir()
+        and _same_folder(run)
+        and (run.lock is not None or not any(run.folder.iterdir()))
+    ):
         shutil.rmtree(run.folder, ignore_errors=True)
     release(run)
+
+
+def _same_folder(run: Run) -> bool:
+    if run.identity is None:
+        return True
+    status = os.stat(run.folder)
+    return (status.st_dev, status.st_ino) == run.identity

@@ -7,8 +7,8 @@ the files the export writes are hashed while they are written (`HashingWriter`).
 
 from __future__ import annotations
 
-import functools
 import hashlib
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -40,21 +40,61 @@ def _on_daemon_thread(function: Callable[[], str]) -> Future:
     return future
 
 
-@functools.cache
-def _started(path: Path, size: int, modified_ns: int) -> Future:
-    return _on_daemon_thread(lambda: file_sha256(path))
+# A version of a file: device, inode, size and modification time. A file replaced by another one (a training run's
+# `last.pth.tar`, written to a temporary file and renamed over) or rewritten is another version.
+Identity = tuple[int, int, int, int]
+
+
+class FileChanged(OSError):
+    """The file is no longer the version the run read."""
+
+
+def identity(status: os.stat_result) -> Identity:
+    return (status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns)
+
+
+def _hash_version(path: Path) -> tuple[str, Identity]:
+    """The SHA-256 of the file at `path` and the version it is of (read from the open file, so the two match)."""
+    with Path(path).open("rb") as file:
+        version = identity(os.fstat(file.fileno()))
+        digest = hashlib.sha256()
+        for block in iter(lambda: file.read(_BLOCK), b""):
+            digest.update(block)
+        if identity(os.fstat(file.fileno())) != version:
+            raise FileChanged(f"{path} changed while it was hashed")
+    return digest.hexdigest(), version
+
+
+# The hashes started in this run, by the version of the file they hash (cleared when a run begins and ends).
+_started: dict[Identity, Future] = {}
+_started_lock = threading.Lock()
 
 
 def start(path: Path) -> Future:
-    """Start hashing `path` (once per version of the file in this process); the future gives the hex digest."""
+    """Start hashing `path` (once per version of the file); the future gives (hex digest, version hashed)."""
     path = Path(path).resolve()
-    stat = path.stat()
-    return _started(path, stat.st_size, stat.st_mtime_ns)
+    version = identity(path.stat())
+    with _started_lock:
+        if version not in _started:
+            _started[version] = _on_daemon_thread(lambda: _hash_version(path))
+        return _started[version]
 
 
-def sha256(path: Path) -> str:
-    """The hex SHA-256 of `path`, from the background hash when one was started."""
-    return start(path).result()
+def sha256(path: Path, version: Identity | None = None) -> str:
+    """The hex SHA-256 of `path`, from the background hash when one was started; with `version`, of that version of
+    the file (the one the run read), or `FileChanged` when the file at `path` is another one now."""
+    with _started_lock:
+        started = _started.get(version) if version is not None else None
+    digest, hashed = (started or start(path)).result()
+    if version is not None and hashed != version:
+        raise FileChanged(f"{Path(path).name} is not the file the run read any more: it changed during the run")
+    return digest
+
+
+def clear_cache() -> None:
+    """Forget the hashes started so far: a later run hashes its files again."""
+    with _started_lock:
+        _started.clear()
 
 
 class HashingWriter:

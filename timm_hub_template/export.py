@@ -26,7 +26,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from timm_hub_template import __version__, card, onnx_export, safetensors_stream, stats, weights
+from timm_hub_template import __version__, card, onnx_export, run_files, safetensors_stream, stats, weights
 from timm_hub_template.formatting import format_python_files
 from timm_hub_template.verify import Reference, run_reference
 
@@ -36,10 +36,21 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-def export(project_dir: Path, answers: Answers, step: Callable[[str], None] = lambda line: None) -> Reference:
-    """Write config, weights, code and card into `project_dir`; returns timm's outputs to verify against. `step`
-    receives a line as each part is done."""
+def export(
+    project_dir: Path,
+    answers: Answers,
+    written: dict[str, str | None] | None = None,
+    step: Callable[[str], None] = lambda line: None,
+) -> Reference:
+    """Write config, weights, code and card into `project_dir`; returns timm's outputs to verify against.
+
+    `written` receives the files written (relative POSIX path -> their SHA-256 when hashed while written, else None).
+    Each is a new file: a link at its path (to a file outside the folder) is removed first, never written through.
+    `step` receives a line as each part is done.
+    """
     module, prefix = answers.module_name, answers.class_prefix
+    written = {} if written is None else written
+    run_files.detach(project_dir, run_files.RUN_FILES)
     format_python_files(project_dir)
     with tempfile.TemporaryDirectory() as staging:
         generated = import_generated_package(project_dir, Path(staging), module)
@@ -49,12 +60,12 @@ def export(project_dir: Path, answers: Answers, step: Callable[[str], None] = la
         step(f"Weights: {weights_origin}")
         model = build_with_weights(modeling, answers, reference_model)
         # timm's outputs are computed while the weights are written: the disk and the hashing use the other core.
-        save = functools.partial(save_model, model, modeling, prefix, module, project_dir)
+        save = functools.partial(save_model, model, modeling, prefix, module, project_dir, written=written)
         with in_background(save) as saved:
             reference = run_reference(reference_model, answers.data_config["input_size"], answers.torch_dtype)
             weights_sha256 = saved.result()
-        written = sum((project_dir / name).stat().st_size for name in weights_sha256) / 1e6
-        step(f"Wrote config.json, the code and {', '.join(sorted(weights_sha256))} ({written:.1f} MB)")
+        megabytes = sum((project_dir / name).stat().st_size for name in weights_sha256) / 1e6
+        step(f"Wrote config.json, the code and {', '.join(sorted(weights_sha256))} ({megabytes:.1f} MB)")
         onnx_report = onnx_export.export_if_asked(project_dir, answers, reference_model, reference)
         # No preprocessor_config.json: the processors (TimmWrapper's and the repository's) read config.json's
         # `pretrained_cfg`, as timm does, so no second copy can disagree with it.
@@ -70,6 +81,8 @@ def export(project_dir: Path, answers: Answers, step: Callable[[str], None] = la
     )
     card.write_model_card(project_dir, answers, model_stats, provenance, onnx_report)
     write_requirements(project_dir, answers)
+    written.update(dict.fromkeys(("README.md", "requirements.txt", *(onnx_report.files if onnx_report else ()))))
+    written.update(weights_sha256)
     step("Wrote the model card (README.md) and requirements.txt")
     return reference
 
@@ -197,11 +210,18 @@ def _wait_for(pool: ThreadPoolExecutor) -> None:
 
 
 def save_model(
-    model: Any, modeling: Any, prefix: str, module: str, project_dir: Path, cancelled: threading.Event | None = None
+    model: Any,
+    modeling: Any,
+    prefix: str,
+    module: str,
+    project_dir: Path,
+    cancelled: threading.Event | None = None,
+    written: dict[str, str | None] | None = None,
 ) -> dict[str, str]:
     """What `save_pretrained` writes, with every Auto class in `auto_map` (Transformers only adds the saved model's
     class), and the weights streamed into safetensors one tensor at a time (no second copy in memory); returns the
-    SHA-256 of each weights file. Stops between tensors once `cancelled` is set."""
+    SHA-256 of each weights file. Stops between tensors once `cancelled` is set. `written` receives the names of
+    the files written besides the weights (the code files, config.json, the index of sharded weights)."""
     from transformers.dynamic_module_utils import custom_object_save
 
     config_class = getattr(modeling, f"{prefix}Config")
@@ -223,11 +243,17 @@ def save_model(
     # As save_pretrained: the dtype and class in the config, the code files, config.json.
     model.config.dtype = str(model.dtype).removeprefix("torch.")
     model.config.architectures = [type(model).__name__]
-    custom_object_save(model, project_dir, config=model.config)
+    code_files = custom_object_save(model, project_dir, config=model.config)
     model.config.save_pretrained(project_dir)
+    if written is not None:
+        written.update(dict.fromkeys([Path(name).relative_to(project_dir).as_posix() for name in code_files]))
+        written["config.json"] = None
     # Every tensor of timm's state dict under timm's own names (no `timm_model.` prefix), as the generated
     # save_pretrained writes them: timm and TimmWrapper read them as they are (a module timm shares between blocks,
     # coat's, is written under each name, as timm's own export writes it), the generated classes load them into
     # `timm_model`.
     state_dict = {key.removeprefix("timm_model."): tensor for key, tensor in model.state_dict().items()}
-    return safetensors_stream.save_sharded(state_dict, project_dir, model.num_parameters(), cancelled=cancelled)
+    digests = safetensors_stream.save_sharded(state_dict, project_dir, model.num_parameters(), cancelled=cancelled)
+    if written is not None and len(digests) > 1:
+        written["model.safetensors.index.json"] = None
+    return digests

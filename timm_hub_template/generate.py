@@ -3,8 +3,10 @@
 `generate(project_dir, answers)` is the one path from a folder cookiecutter rendered to a finished repository; the
 post-generation hook (through `hook_outcome`, in cookiecutter's process) and batch mode both call it. It exports
 the weights and Hub files, proves the folder loads like timm, then makes the initial commit and the opt-in push,
-except while `cruft update` regenerates the template in a scratch folder to compute its diff. A publishing step
-that cannot happen is a warning: a failing hook would make cookiecutter delete the complete folder.
+only when the run was asked for by cookiecutter (its command line or Python API), `cruft create` or batch mode
+(never in the scratch folders of `cruft update` and `cruft diff`). A publishing step that cannot happen is a
+warning: a failing hook would make cookiecutter delete the complete folder. What is committed and pushed is exactly
+the files the run wrote, as it wrote them (`run_files.RunFiles`).
 
 Until the verification has passed, the folder holds `GENERATION_INCOMPLETE.txt` (written by the pre-generation
 hook, or here): an interrupted run (Ctrl-C, SIGTERM) leaves no folder when it created it, else one that says so.
@@ -108,32 +110,39 @@ class Summary:
 def generate(
     project_dir: Path,
     answers: Answers,
-    cruft_update: bool = False,
-    before: publish.FolderSnapshot | None = None,
+    scratch: bool = False,
+    rendered: tuple[str, ...] = (),
     notes: list[str] | None = None,
     step: Callable[[str], None] = lambda line: None,
 ) -> Summary:
-    """Export, verify and (unless `cruft_update`) publish the rendered `project_dir`; raises `ExportError`.
+    """Export, verify and (unless `scratch`: a render nobody asked to publish) publish the rendered `project_dir`;
+    raises `ExportError`.
 
-    `before`: the folder's files before the run (a `-f` run into a folder with other files): those the run did not
-    write are neither committed nor uploaded. Once the folder is verified, an interrupt while publishing keeps it.
-    `notes` receives what the verification found worth saying, `step` a line as each step is done.
+    `rendered`: the files cookiecutter rendered into the folder (relative paths). With the export's files, they are
+    what the run wrote, and all that is committed and uploaded: any other file in the folder (the user's, in a `-f`
+    run, or one that appeared or changed during the run) is named and left out. Once the folder is verified, an
+    interrupt while publishing keeps it. `notes` receives what the verification found worth saying, `step` a line
+    as each step is done.
     """
+    from timm_hub_template import run_files
     from timm_hub_template.export import export
     from timm_hub_template.verify import verify_folder
 
     project_dir = Path(project_dir).resolve()
     marker = project_dir / INCOMPLETE_MARKER.name
+    run_files.replace_link(marker)
     marker.write_text(INCOMPLETE_MARKER.text)
-    answers, push_problem = (answers, "") if cruft_update else publish.with_hub_owner(answers)
+    answers, push_problem = (answers, "") if scratch else publish.with_hub_owner(answers)
     with quiet_progress_bars(), sigterm_raises():
-        reference = export(project_dir, answers, step)
+        written: dict[str, str | None] = dict.fromkeys(rendered)
+        reference = export(project_dir, answers, written, step)
+        ours = run_files.RunFiles.record(project_dir, written)  # what the run wrote, as it wrote it
         notes = [] if notes is None else notes
         verified = verify_folder(project_dir, answers, reference, notes, step)
         marker.unlink()
-        if cruft_update:
+        if scratch:
             return Summary(project_dir, verified, publish.Published(repo_id=answers.repo_id), answers, tuple(notes))
-        foreign = before.unchanged() if before is not None else ()
+        files, foreign = ours.published()
         actions = [
             ("a git commit (weights in Git LFS)", answers.git_init),
             (f"a push to {answers.repo_id}", answers.push_to_hub),
@@ -141,7 +150,7 @@ def generate(
         if any(asked for _, asked in actions):
             step(f"Publishing: {' and '.join(action for action, asked in actions if asked)}")
         try:
-            published = publish.publish_folder(project_dir, answers, push_problem, foreign)
+            published = publish.publish_folder(project_dir, answers, push_problem, foreign, files)
         except (KeyboardInterrupt, Interrupted):
             published = publish.Published(repo_id=answers.repo_id, left_out=foreign)
             say(
@@ -193,18 +202,19 @@ def quiet_progress_bars():
 
 
 def hook_outcome(
-    context: dict[str, Any], project_dir: Path, cruft_update: bool = False, base_dir: Path | None = None
+    context: dict[str, Any], project_dir: Path, scratch: bool = False, base_dir: Path | None = None
 ) -> str:
     """The post-generation hook's work, run while cookiecutter renders the hook: "" after printing the summary,
-    else the one line the hook reports (cookiecutter then removes the folder it created)."""
+    else the one line the hook reports (cookiecutter then removes the folder it created). `scratch`: the run was
+    not asked to publish (`cookiecutter_run.asked_to_publish`)."""
     from timm_hub_template import answers as parsing
     from timm_hub_template import cookiecutter_run
 
     run = cookiecutter_run.current()
-    before = run.before if run is not None and run.folder == Path(project_dir).resolve() else None
+    rendered = run.rendered if run is not None and run.folder == Path(project_dir).resolve() else ()
     try:
         answers = parsing.parse(context, base_dir)
-        summary = generate(project_dir, answers, cruft_update, before, step=say)
+        summary = generate(project_dir, answers, scratch, rendered, step=say)
     except (ExportError, parsing.AnswerError) as error:
         return printable(str(error))
     except (KeyboardInterrupt, Interrupted) as error:
@@ -217,9 +227,12 @@ def hook_outcome(
             "(set TIMM_HUB_TEMPLATE_DEBUG=1 for the traceback)"
         )
     finally:
+        command_line = cookiecutter_run.command_line()
         cookiecutter_run.finish()
-        # cookiecutter's process ends soon after the hook: whatever is frozen, garbage included, goes with it.
-        freeze_long_lived_objects()
+        if command_line:
+            # cookiecutter's process ends soon after the hook: whatever is frozen, garbage included, goes with it
+            # (a Python program calling cookiecutter() goes on: its objects are left to its collector).
+            freeze_long_lived_objects()
     # The folder is verified (and published as asked): from here on nothing may fail the hook.
     try:
         say(summary.text())

@@ -5,7 +5,7 @@ Filters:
 - `pyrepr`: Python's own quoting for any value rendered into source (never paste raw strings into code);
 - `pyliteral`: the same, with lists as tuples, for default argument values;
 - `module_name`, `class_prefix`, `repo_name`: derived defaults;
-- `answers`: the typed `Answers` of the variables (parsed once per process; imports timm on first use only);
+- `answers`: the typed `Answers` of the variables (parsed once per run; imports timm on first use only);
 - `validation_error`: the one line the pre-generation hook reports ("" when the answers parse), and
   `answer_warnings`: the lines it prints as warnings;
 - `import_block`: the sorted import statements of a generated modeling file;
@@ -122,9 +122,8 @@ def generate_repository(cookiecutter: dict[str, Any]) -> str:
         project_dir = cookiecutter_run.hook_working_directory()
     except cookiecutter_run.CookiecutterChanged as problem:
         return str(problem)
-    return hook_outcome(
-        public_context(cookiecutter), project_dir, cookiecutter_run.cruft_update(), cookiecutter_run.invocation_dir()
-    )
+    scratch = not cookiecutter_run.asked_to_publish()  # cruft update/diff: never committed or pushed
+    return hook_outcome(public_context(cookiecutter), project_dir, scratch, cookiecutter_run.invocation_dir())
 
 
 def image_mode(channels: int) -> str:
@@ -152,7 +151,13 @@ def validation_error(context: dict[str, Any]) -> str:
     problem = error(context, cookiecutter_run.invocation_dir())
     if problem:
         cookiecutter_run.finish()  # cookiecutter removes the folder it created once the hook reports the problem
-    return problem
+        return problem
+    try:
+        cookiecutter_run.prepare_folder(context)  # no link where the run writes; the names cookiecutter renders
+    except cookiecutter_run.CookiecutterChanged as changed:
+        cookiecutter_run.finish()
+        return str(changed)
+    return ""
 
 
 def answer_warnings(context: dict[str, Any]) -> tuple[str, ...]:

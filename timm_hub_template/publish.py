@@ -2,8 +2,9 @@
 
 Neither step can lose the generated folder: a missing git, git-lfs, token or network, a Hub that does not answer
 (every request has `push_timeout` seconds) or an interrupt is reported in one line and the folder stays complete,
-ready to commit or upload by hand. Only the files this run wrote are committed and uploaded: files the user kept
-in the folder (a `-f` run into an existing folder) are named and left out.
+ready to commit or upload by hand. Only the files this run wrote, as it wrote them, are committed and uploaded: files
+the user kept in the folder (a `-f` run into an existing folder), files that appeared or changed during the run are
+named and left out. The Hub repository must have the visibility asked for (`private`), or nothing is uploaded.
 """
 
 from __future__ import annotations
@@ -46,35 +47,6 @@ class Published:
     left_out: tuple[str, ...] = ()  # the folder's files that are not the run's: not committed, not uploaded
 
 
-@dataclasses.dataclass(frozen=True)
-class FolderSnapshot:
-    """The files of a folder before a run wrote into it (`-f`): what is still unchanged afterwards is the user's."""
-
-    folder: Path
-    signatures: dict[str, tuple[int, int, int]]
-
-    @classmethod
-    def of(cls, folder: Path) -> FolderSnapshot:
-        return cls(folder, _signatures(folder))
-
-    def unchanged(self) -> tuple[str, ...]:
-        """The files the run did not write (same inode, size and modification time), as relative POSIX paths."""
-        now = _signatures(self.folder)
-        return tuple(sorted(name for name, signature in self.signatures.items() if now.get(name) == signature))
-
-
-def _signatures(folder: Path) -> dict[str, tuple[int, int, int]]:
-    """Every file under `folder` but `.git/` (symbolic links not followed): inode, size and modification time."""
-    signatures = {}
-    for root, folders, files in os.walk(folder):
-        folders[:] = [name for name in folders if not (Path(root) == folder and name == ".git")]
-        for name in files:
-            status = Path(root, name).lstat()
-            relative = Path(root, name).relative_to(folder).as_posix()
-            signatures[relative] = (status.st_ino, status.st_size, status.st_mtime_ns)
-    return signatures
-
-
 def _git(project_dir: Path, *args: str, env: dict[str, str] | None = None) -> str:
     result = subprocess.run(["git", *args], cwd=project_dir, capture_output=True, text=True, env=env, check=False)
     if result.returncode != 0:
@@ -92,26 +64,30 @@ def git_init(project_dir: Path, message: str, files: list[str] | None = None) ->
     """
     if shutil.which("git") is None:
         raise PublishError("git is not installed: the folder was not made a git repository")
+    inside = subprocess.run(
+        ["git", "rev-parse", "--show-toplevel"], cwd=project_dir, capture_output=True, text=True, check=False
+    )
+    if inside.returncode == 0:
+        top = inside.stdout.strip()
+        if Path(top).resolve() == Path(project_dir).resolve():
+            raise PublishError(
+                "the folder is already a git repository (an earlier run's?): not committed again; commit the "
+                "changes there"
+            )
+        raise PublishError(f"the folder is inside the git repository {top}: commit it there (no nested repository)")
     if subprocess.run(["git", "lfs", "version"], capture_output=True, check=False).returncode != 0:
         raise PublishError(
             "git-lfs is not installed, and the Hub needs the weights in Git LFS: the folder was not made a git "
             "repository (install git-lfs, then run `git init && git lfs install --local` in it)"
         )
-    inside = subprocess.run(
-        ["git", "rev-parse", "--show-toplevel"], cwd=project_dir, capture_output=True, text=True, check=False
-    )
-    if inside.returncode == 0:
-        raise PublishError(
-            f"the folder is inside the git repository {inside.stdout.strip()}: commit it there (no nested repository)"
-        )
-    env = dict(os.environ)
+    env = dict(os.environ, GIT_LITERAL_PATHSPECS="1")  # file names, never patterns
     configured = subprocess.run(["git", "config", "user.email"], capture_output=True, check=False).returncode == 0
     if not configured:
         env.update(FALLBACK_IDENTITY)
     try:
         _git(project_dir, "init", "--quiet", "--initial-branch=main")
         _git(project_dir, "lfs", "install", "--local")
-        _git(project_dir, "add", *(["--", *files] if files is not None else ["--all"]))
+        _git(project_dir, "add", *(["--", *files] if files is not None else ["--all"]), env=env)
         _git(project_dir, "commit", "--quiet", "--message", message, env=env)
         return _git(project_dir, "rev-parse", "HEAD")
     except BaseException:  # a failed step or an interrupt: no half-made repository
@@ -134,22 +110,27 @@ def with_hub_owner(answers: Answers) -> tuple[Answers, str]:
 
 
 def publish_folder(
-    project_dir: Path, answers: Answers, push_problem: str = "", foreign: tuple[str, ...] = ()
+    project_dir: Path,
+    answers: Answers,
+    push_problem: str = "",
+    foreign: tuple[str, ...] = (),
+    files: list[str] | None = None,
 ) -> Published:
     """The opt-in git commit and Hub push of a checked folder; each failure is one line and changes nothing.
 
     `push_problem`: why the push cannot happen, found before the export (no token to ask the owner with).
-    `foreign`: the folder's files this run did not write, which are neither committed nor uploaded.
+    `files`: the files this run wrote, as it wrote them (default: the folder's files but `foreign`), the only ones
+    committed and uploaded; `foreign`: the folder's other files, named in a warning.
     """
     message = f"Add {answers.architecture} generated by timm-hub-template"
     commit = url = ""
-    files = published_files(project_dir, foreign)
+    files = published_files(project_dir, foreign) if files is None else files
     if foreign and (answers.git_init or answers.push_to_hub):
         shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
         say(f"Warning: not committed or uploaded, since this run did not write them: {shown}", error=True)
     if answers.git_init:
         try:
-            commit = git_init(project_dir, message, files if foreign else None)
+            commit = git_init(project_dir, message, files)
             say(f"Committed the folder in git as {commit[:12]} (model.safetensors in Git LFS)")
         except PublishError as error:
             say(f"Warning: {error}", error=True)
@@ -201,10 +182,25 @@ def push(
     with hub_timeout(timeout):
         api = HfApi(token=_token())
         api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
+        # create_repo(exist_ok=True) leaves an existing repository's visibility as it is.
+        existing = bool(api.repo_info(repo_id, repo_type="model").private)
+        if existing != private:
+            from huggingface_hub import constants
+
+            raise PublishError(
+                f"the Hub repository {repo_id} is {_visibility(existing)}, not {_visibility(private)} as "
+                f"private={'yes' if private else 'no'} asks: nothing was uploaded; change its visibility in its "
+                f"settings ({constants.ENDPOINT}/{repo_id}/settings), or generate with private="
+                f"{'yes' if existing else 'no'}"
+            )
         # upload_folder leaves out .git/ itself (huggingface_hub's default ignore patterns).
         return api.upload_folder(
             repo_id=repo_id, folder_path=project_dir, commit_message=message, allow_patterns=files
         ).commit_url
+
+
+def _visibility(private: bool) -> str:
+    return "private" if private else "public"
 
 
 @contextlib.contextmanager

@@ -21,6 +21,7 @@ from threading import Event
 from typing import TYPE_CHECKING, Any, TextIO
 
 from timm_hub_template.digests import HashingWriter
+from timm_hub_template.run_files import replace_link
 
 if TYPE_CHECKING:
     from huggingface_hub import StateDictSplit
@@ -95,6 +96,7 @@ def save_file(
         offset += size
     encoded = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
     encoded += b" " * (-(8 + len(encoded)) % ALIGNMENT)  # the data starts 64-byte aligned
+    replace_link(Path(path))  # a new file, never written through a link to another one
     if progress is None and sys.stderr is not None and sys.stderr.isatty():
         progress = sys.stderr
     bar = tqdm(
@@ -153,6 +155,7 @@ def save_sharded(
             "metadata": {"total_parameters": total_parameters, **split.metadata},
             "weight_map": split.tensor_to_filename,
         }
+        replace_link(folder / "model.safetensors.index.json")
         (folder / "model.safetensors.index.json").write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
     return files
 

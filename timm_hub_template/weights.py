@@ -180,7 +180,11 @@ def describe(answers: Answers) -> str:
         at = f" at revision `{revision}`" if revision else ""
         return f"timm's pretrained release [`{hub_id}`](https://huggingface.co/{hub_id}){at}"
     checkpoint = answers.checkpoint
-    return f"{checkpoint.description} (SHA-256 `{digests.sha256(checkpoint.path)}`)"
+    try:  # the SHA-256 of the version of the file the weights were read from
+        digest = digests.sha256(checkpoint.path, checkpoint.identity)
+    except OSError as error:
+        raise ExportError(checkpoints.changed(checkpoint.path)) from error
+    return f"{checkpoint.description} (SHA-256 `{digest}`)"
 
 
 def cached_revision(repo_id: str, filename: str | None) -> str:
