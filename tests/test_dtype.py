@@ -69,7 +69,9 @@ def test_the_giant_generates_on_the_meta_device(tmp_path):
 
     folder = batch.check_structure("vit_7b_patch16_dinov3", tmp_path)
     assert (folder / "modeling_vit_7b_patch16_dinov3.py").is_file()
-    context = batch.render_context({"architecture": "vit_7b_patch16_dinov3", "dtype": "bfloat16"}, tmp_path)
+    context = batch.render_context(
+        {"architecture": "vit_7b_patch16_dinov3", "weights": "random", "dtype": "bfloat16"}, tmp_path
+    )
     answers = parse(public_context(context["cookiecutter"]))
     with torch.device("meta"):
         model = timm.create_model("vit_7b_patch16_dinov3", **answers.spec.create_kwargs)

@@ -133,6 +133,9 @@ def test_fine_tuned_with_trainer_and_saved_still_loads_three_ways(folder, tmp_pa
     weights = load_file(saved / "model.safetensors")
     assert set(weights) == set(before)  # timm's own names
     assert any(not torch.equal(weights[key], before[key]) for key in before)  # it did train
+    # The processor saved its code, and no second copy of the preprocessing: config.json's is the one.
+    assert (saved / f"image_processing_{ARCHITECTURE}.py").is_file()
+    assert not (saved / "preprocessor_config.json").exists()
     report = check_folder(saved, ARCHITECTURE, saved / "model.safetensors", CREATE_KWARGS, data_config=DATA_CONFIG)
     assert_three_ways(report, LABELS)
     # Resuming: Trainer loads the checkpoint's timm-named weights with load_state_dict.
@@ -146,8 +149,8 @@ def test_fine_tuned_with_trainer_and_saved_still_loads_three_ways(folder, tmp_pa
 @pytest.mark.parametrize(
     ("edit", "failing"),
     [
-        # timm's preprocessing no longer the processor's: TimmWrapper's processor and timm's data config differ.
-        (lambda config: config["pretrained_cfg"].update(crop_pct=0.5), {"TimmWrapper", "timm"}),
+        # The one copy of the preprocessing edited: every loader reads it, so all three give other pixels.
+        (lambda config: config["pretrained_cfg"].update(crop_pct=0.5), {"custom code", "TimmWrapper", "timm"}),
         # timm's architecture no longer the explicit fields' (TimmWrapper and timm build a plain resnet10t).
         (lambda config: config.update(model_args={}), {"TimmWrapper", "timm"}),
     ],

@@ -101,7 +101,8 @@ def test_card_states_the_onnx_difference_and_files(classifier):
         logits = reference(torch.cat([pixel_values, pixel_values.flip(-1)]))
     assert f"tolerance {TOLERANCE * max(1.0, float(logits.abs().max())):.0e}:" in line
     assert "- `onnx/model.onnx`: the ONNX graph" in card
-    assert sorted(path.name for path in (classifier / "onnx").iterdir()) == ["model.onnx"]
+    assert "- `onnx/preprocessor_config.json`: the standard image-processor fields" in card
+    assert sorted(path.name for path in (classifier / "onnx").iterdir()) == ["model.onnx", "preprocessor_config.json"]
     assert "*.onnx filter=lfs" in (classifier / ".gitattributes").read_text()
 
 

@@ -16,9 +16,10 @@ if TYPE_CHECKING:
 
 # Where timm's weights came from: not a property of the published repository (timm's filter_pretrained_cfg drops them).
 SOURCE_KEYS = frozenset({"url", "file", "hf_hub_id", "hf_hub_filename", "source", "state_dict"})
-# What describes timm's release of the weights (its tag, paper, origin, licence): said only of timm's own weights,
-# never of random or trained ones.
-RELEASE_KEYS = frozenset({"tag", "origin_url", "paper_ids", "paper_name", "notes", "license", "description"})
+# What describes timm's release of the weights (its paper, origin, licence): said only of timm's own weights, never
+# of random or trained ones. The `tag` stays: timm builds some architectures from it (qwen3_vit and deepseek_vit
+# resolve their projector's `out_features` from the tag), so it names the configuration, not the weights.
+RELEASE_KEYS = frozenset({"origin_url", "paper_ids", "paper_name", "notes", "license", "description"})
 # Kept even when None, as timm keeps them: they say the model has no such module.
 KEEP_NULL = frozenset({"pool_size", "first_conv", "classifier"})
 # The evaluation sizes of timm's release, which no longer hold once the input size changes (as save_config_for_hf).

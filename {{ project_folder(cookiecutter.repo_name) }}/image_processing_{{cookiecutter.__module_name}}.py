@@ -3,16 +3,16 @@
 {%- set image_mode = answers.data_config.input_size[0] | image_mode -%}
 """Image processor of {{ cookiecutter.__class_prefix }} models: timm's eval transform."""
 
+import os
+
 import timm
 import torch
+from transformers.dynamic_module_utils import custom_object_save
 from transformers.image_processing_utils import BaseImageProcessor, BatchFeature
 from transformers.image_transforms import to_pil_image
 from transformers.image_utils import make_flat_list_of_images
-from transformers.utils import logging
 
 from .configuration_{{ cookiecutter.__module_name }} import PRETRAINED_CFG
-
-logger = logging.get_logger(__name__)
 
 
 class {{ cookiecutter.__class_prefix }}ImageProcessor(BaseImageProcessor):
@@ -46,12 +46,11 @@ class {{ cookiecutter.__class_prefix }}ImageProcessor(BaseImageProcessor):
         output.pop("data_config", None)
         return output
 
-    def save_pretrained(self, *args, **kwargs):
-        # As TimmWrapper's processor: a second copy of the preprocessing could disagree with config.json's.
-        logger.warning_once(
-            "{{ cookiecutter.__class_prefix }}ImageProcessor is saved in config.json (`pretrained_cfg`) with the model."
-        )
-        return []
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        # Its code only: the preprocessing is saved with the model, in config.json's `pretrained_cfg`
+        # (as TimmWrapper's processor does), so no second copy can disagree with it.
+        os.makedirs(save_directory, exist_ok=True)
+        return custom_object_save(self, save_directory)
 
     def preprocess(self, images, return_tensors="pt", **kwargs) -> BatchFeature:
         images = [
