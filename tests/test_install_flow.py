@@ -240,14 +240,20 @@ def test_an_already_imported_copy_of_another_version_is_refused_in_one_line(temp
         text=True,
         check=False,
     )
-    output = result.stdout + result.stderr
-    assert result.returncode != 0
-    assert "Traceback" not in output, output[-4000:]
-    (line,) = output.strip().splitlines()
+    line = the_one_line(result)
     assert line.startswith("Error: ")
     assert f"timm_hub_template {STALE_VERSION} from {stale_installed / 'timm_hub_template'}" in line
     assert f"0.1.0 in {tmp_path / 'cookiecutters' / 'timm-hub-template' / 'timm_hub_template'}" in line
     assert list(work.iterdir()) == []
+
+
+def the_one_line(result: subprocess.CompletedProcess) -> str:
+    """The single line a refused run printed (it failed, with no traceback)."""
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "Traceback" not in output, output[-4000:]
+    (line,) = output.strip().splitlines()
+    return line
 
 
 def test_the_package_of_another_checkout_is_refused_in_one_line(template, installed, tmp_path):
@@ -263,10 +269,7 @@ def test_the_package_of_another_checkout_is_refused_in_one_line(template, instal
         text=True,
         check=False,
     )
-    output = result.stdout + result.stderr
-    assert result.returncode != 0
-    assert "Traceback" not in output, output[-4000:]
-    (line,) = output.strip().splitlines()
+    line = the_one_line(result)
     clone = tmp_path / "cookiecutters" / "timm-hub-template"
     assert line == (
         f"Error: cookiecutter renders the template in {clone} (timm_hub_template 0.1.0) with the timm_hub_template "
