@@ -8,7 +8,7 @@ until the post-generation step has verified it, so that an interrupted run never
 import sys
 from pathlib import Path
 
-ERROR = {{cookiecutter | public_context | validation_error | pyrepr}}
+ERROR = {{cookiecutter | validation_error | pyrepr}}
 
 if ERROR:
     sys.exit(f"Error: {ERROR}")

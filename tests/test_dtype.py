@@ -65,7 +65,7 @@ def test_the_giant_generates_on_the_meta_device(tmp_path):
     meta device; in bfloat16 its weights are 13.4 GB, which one copy on this 24 GiB machine holds."""
     from timm_hub_template import batch
     from timm_hub_template.answers import parse
-    from timm_hub_template.jinja_extension import public_context
+    from timm_hub_template.cookiecutter_run import public_context
 
     folder = batch.check_structure("vit_7b_patch16_dinov3", tmp_path)
     assert (folder / "modeling_vit_7b_patch16_dinov3.py").is_file()

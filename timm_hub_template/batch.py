@@ -80,7 +80,7 @@ def render_files(context: dict[str, Any], output_dir: Path) -> Path:
 def parse_answers(context: dict[str, Any]):
     """The typed answers of a rendered context, as the pre-generation hook checks them; raises `ExportError`."""
     from timm_hub_template.answers import AnswerError, parse
-    from timm_hub_template.jinja_extension import public_context
+    from timm_hub_template.cookiecutter_run import public_context
 
     try:
         return parse(public_context(context["cookiecutter"]), Path.cwd())

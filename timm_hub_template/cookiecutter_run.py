@@ -94,6 +94,16 @@ def _is_unasked(key: str) -> bool:
     return key.startswith("__") and not key.endswith("__")
 
 
+def public_context(cookiecutter: Mapping[str, Any]) -> dict[str, Any]:
+    """The user's variables by their names (the not-asked `__dtype` as `dtype`; no `_extensions`, `__prompts__`
+    ...), as the answers are parsed from them."""
+    return {
+        key.removeprefix("__"): value
+        for key, value in cookiecutter.items()
+        if not key.startswith("_") or _is_unasked(key)
+    }
+
+
 def as_template_keys(variables: Mapping[str, Any], template: Mapping[str, Any]) -> dict[str, Any]:
     """`variables` under cookiecutter.json's keys: a variable that is not asked is `__<name>` there, and may be given
     by its plain name (`dtype=bfloat16` sets `__dtype`); `UnknownVariables` names those the template lacks."""
@@ -249,8 +259,7 @@ def begin(folder_name: str, cookiecutter: Mapping[str, Any] | None = None) -> Ru
         # folder), and nothing is installed in the process: cookiecutter only renders the code files.
         from timm_hub_template.answers import error
 
-        public = {key: value for key, value in (cookiecutter or {}).items() if not str(key).startswith("_")}
-        problem = error(public, invocation_dir)
+        problem = error(public_context(cookiecutter or {}), invocation_dir)
         _current.finished = True
         if problem:
             raise SystemExit(f"Error: {problem}")

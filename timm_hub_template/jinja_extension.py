@@ -59,7 +59,7 @@ def answers(cookiecutter: dict[str, Any]):
     """The typed answers of the template's variables (checked by the pre-generation hook before files render)."""
     from timm_hub_template.answers import parse
 
-    return parse(public_context(cookiecutter), cookiecutter_run.invocation_dir())
+    return parse(cookiecutter_run.public_context(cookiecutter), cookiecutter_run.invocation_dir())
 
 
 def config_args_doc(spec: Any) -> str:
@@ -123,7 +123,9 @@ def generate_repository(cookiecutter: dict[str, Any]) -> str:
     except cookiecutter_run.CookiecutterChanged as problem:
         return str(problem)
     scratch = not cookiecutter_run.asked_to_publish()  # cruft update/diff: never committed or pushed
-    return hook_outcome(public_context(cookiecutter), project_dir, scratch, cookiecutter_run.invocation_dir())
+    return hook_outcome(
+        cookiecutter_run.public_context(cookiecutter), project_dir, scratch, cookiecutter_run.invocation_dir()
+    )
 
 
 def image_mode(channels: int) -> str:
@@ -133,10 +135,11 @@ def image_mode(channels: int) -> str:
     return IMAGE_MODES[channels]
 
 
-def validation_error(context: dict[str, Any]) -> str:
-    """The pre-generation hook's check, while cookiecutter renders it: the first problem with the variables as one
-    line ("" when they parse). The project folder is locked for this run first (another run into it is waited
-    for), and a folder this run created says it is incomplete from the start."""
+def validation_error(cookiecutter: dict[str, Any]) -> str:
+    """The pre-generation hook's check, while cookiecutter renders it: the problems with the variables as one line
+    ("" when they parse). The project folder is locked for this run first (another run into it is waited for), and
+    a folder this run created says it is incomplete from the start. `cookiecutter`: the context as cookiecutter
+    holds it (`__` keys and all: the names of the files it renders use them)."""
     from timm_hub_template.answers import error
     from timm_hub_template.generate import INCOMPLETE_MARKER
 
@@ -148,12 +151,12 @@ def validation_error(context: dict[str, Any]) -> str:
     cookiecutter_run.lock_folder(folder, announce=lambda line: print(line, file=sys.stderr, flush=True))
     if run is not None and run.created and run.folder == folder and folder.name != INVALID_FOLDER:
         (folder / INCOMPLETE_MARKER.name).write_text(INCOMPLETE_MARKER.text)
-    problem = error(context, cookiecutter_run.invocation_dir())
+    problem = error(cookiecutter_run.public_context(cookiecutter), cookiecutter_run.invocation_dir())
     if problem:
         cookiecutter_run.finish()  # cookiecutter removes the folder it created once the hook reports the problem
         return problem
     try:
-        cookiecutter_run.prepare_folder(context)  # no link where the run writes; the names cookiecutter renders
+        cookiecutter_run.prepare_folder(cookiecutter)  # no link where the run writes; the names cookiecutter renders
     except cookiecutter_run.CookiecutterChanged as changed:
         cookiecutter_run.finish()
         return str(changed)
@@ -168,16 +171,6 @@ def answer_warnings(context: dict[str, Any]) -> tuple[str, ...]:
         return parse(context, cookiecutter_run.invocation_dir()).warnings
     except AnswerError:
         return ()
-
-
-def public_context(cookiecutter: dict[str, Any]) -> dict[str, Any]:
-    """The user's variables by their names (the not-asked `__dtype` as `dtype`; no `_extensions`, `__prompts__`
-    ...), as a plain dict for a hook."""
-    return {
-        key.removeprefix("__"): value
-        for key, value in cookiecutter.items()
-        if not key.startswith("_") or (key.startswith("__") and not key.endswith("__"))
-    }
 
 
 def refused(problem: Exception) -> SystemExit:
@@ -304,7 +297,7 @@ class TimmHubExtension(Extension):
             config_args_doc=config_args_doc,
             head_pattern=head_pattern,
             timm_pretrained_cfg=timm_pretrained_cfg,
-            public_context=public_context,
+            public_context=cookiecutter_run.public_context,
             validation_error=validation_error,
             answer_warnings=answer_warnings,
         )
