@@ -309,6 +309,7 @@ def _extension_importable(template_dir: Path):
 
 def context_for(template_dir: Path, extra_context: dict[str, Any], output_dir: Path) -> dict[str, Any]:
     """The context `cookiecutter --no-input <template_dir> key=value ... -o <output_dir>` would render with."""
+    from cookiecutter.exceptions import FailedHookException
     from cookiecutter.generate import generate_context
     from cookiecutter.prompt import prompt_for_config
 
@@ -321,8 +322,8 @@ def context_for(template_dir: Path, extra_context: dict[str, Any], output_dir: P
     with _extension_importable(template_dir):
         try:
             context["cookiecutter"] = prompt_for_config(context, no_input=True)
-        except SystemExit as stop:  # an answer refused as it was given (jinja_extension's checked defaults)
-            raise ExportError(str(stop.code).removeprefix("Error: ")) from None
+        except FailedHookException as refused:  # an answer refused as it was given (jinja_extension.refused)
+            raise ExportError(str(refused).removeprefix("Error: ")) from None
     # The keys `cookiecutter()` adds (batch mode has no replay, clone or checkout).
     context["cookiecutter"].update(
         _template=str(template_dir), _output_dir=str(output_dir.resolve()), _repo_dir=str(template_dir)

@@ -173,9 +173,13 @@ def answer_warnings(context: dict[str, Any]) -> tuple[str, ...]:
         return ()
 
 
-def refused(problem: Exception) -> SystemExit:
-    """The stop of a run whose answer is wrong, as soon as it is known: one line, no traceback, nothing written."""
-    return SystemExit(f"Error: {printable(str(problem))}")
+def refused(problem: Exception | str) -> Exception:
+    """The stop of a run whose answer is wrong, as soon as it is known, before anything is written: cookiecutter's
+    own exception for a refused run, which its command line prints as one line (no traceback) and its Python API
+    raises as it raises a failed hook's."""
+    from cookiecutter.exceptions import FailedHookException
+
+    return FailedHookException(f"Error: {printable(str(problem))}")
 
 
 def checked_module_name(architecture: str) -> str:
@@ -271,7 +275,7 @@ class TimmHubExtension(Extension):
 
         absent = dependencies.missing()
         if absent:
-            raise SystemExit(f"Error: {dependencies.install_hint(absent)}")
+            raise refused(dependencies.install_hint(absent))
         try:
             cookiecutter_run.take_given_variables()
         except cookiecutter_run.UnknownVariables as problem:
