@@ -77,6 +77,21 @@ def _frames():
         frame = frame.f_back
 
 
+def _caller(module: str, function: str, having: str = "") -> Any:
+    """The frame of `module.function` on the call stack (the innermost; with `having`, one that holds that local
+    variable), or None: what this module reads of cookiecutter's and cruft's own calls."""
+    return next(
+        (
+            frame
+            for frame in _frames()
+            if frame.f_code.co_name == function
+            and frame.f_globals.get("__name__") == module
+            and (not having or having in frame.f_locals)
+        ),
+        None,
+    )
+
+
 class UnknownVariables(ValueError):
     """Variables given to a run that the template does not have (cookiecutter itself would ignore them)."""
 
@@ -125,26 +140,12 @@ def take_given_variables() -> None:
     by their plain names to the not-asked `__` ones, and stop on a name the template does not have: cookiecutter
     ignores both silently. The user's variables are cookiecutter()'s `extra_context` (the command line's too) over
     its config file's `default_context`."""
-    prompting = next(
-        (
-            frame.f_locals.get("context")
-            for frame in _frames()
-            if frame.f_code.co_name == "prompt_for_config" and frame.f_globals.get("__name__") == "cookiecutter.prompt"
-        ),
-        None,
-    )
-    call = next(
-        (
-            frame.f_locals
-            for frame in _frames()
-            if frame.f_code.co_name == "cookiecutter" and frame.f_globals.get("__name__") == "cookiecutter.main"
-        ),
-        None,
-    )
-    if not isinstance(prompting, dict) or call is None:
+    prompting, call = _caller("cookiecutter.prompt", "prompt_for_config"), _caller("cookiecutter.main", "cookiecutter")
+    if prompting is None or call is None or not isinstance(prompting.f_locals.get("context"), dict):
         return  # not a cookiecutter() run that is about to ask (batch mode translates its own variables)
-    config = call.get("config_dict") or {}
-    given = {**(config.get("default_context") or {}), **(call.get("extra_context") or {})}
+    prompting = prompting.f_locals["context"]
+    config = call.f_locals.get("config_dict") or {}
+    given = {**(config.get("default_context") or {}), **(call.f_locals.get("extra_context") or {})}
     template = prompting["cookiecutter"]
     for key, value in as_template_keys(given, template).items():
         if _is_unasked(key):
@@ -164,13 +165,7 @@ def asked_to_publish() -> bool:
     positive rule: `cruft update` and `cruft diff` render the template with its hooks in scratch folders (through
     `generate_files`, as any other caller may), and those renders are never committed or pushed. Rendering runs in
     the caller's process, so its call stack tells; the hook itself runs in a subprocess that cannot see it."""
-    for frame in _frames():
-        module = frame.f_globals.get("__name__")
-        if (module == "cookiecutter.main" and frame.f_code.co_name == "cookiecutter") or (
-            module == "cruft._commands.create" and frame.f_code.co_name == "create"
-        ):
-            return True
-    return False
+    return bool(_caller("cookiecutter.main", "cookiecutter") or _caller("cruft._commands.create", "create"))
 
 
 def command_line() -> bool:
@@ -197,15 +192,9 @@ def template_folder() -> Path:
     """The template folder cookiecutter is rendering (`{{ project_folder(...) }}`), while it runs a hook: the
     hooks run in the template's repository folder (`run_hook_from_repo_dir` works in `repo_dir`), and
     `generate_files` holds the folder's name."""
-    for frame in _frames():
-        if (
-            frame.f_code.co_name == "generate_files"
-            and frame.f_globals.get("__name__") == "cookiecutter.generate"
-            and "unrendered_dir" in frame.f_locals
-        ):
-            folder = Path.cwd() / str(frame.f_locals["unrendered_dir"])
-            if folder.is_dir():
-                return folder
+    frame = _caller("cookiecutter.generate", "generate_files", having="unrendered_dir")
+    if frame is not None and (Path.cwd() / str(frame.f_locals["unrendered_dir"])).is_dir():
+        return Path.cwd() / str(frame.f_locals["unrendered_dir"])
     raise _unsupported("the template folder (generate.generate_files)")
 
 
@@ -271,10 +260,8 @@ def begin(folder_name: str, cookiecutter: Mapping[str, Any] | None = None) -> Ru
 
 def _hooks_accepted() -> bool:
     """Whether the `generate_files` call rendering the folder's name runs the hooks (`--accept-hooks no` does not)."""
-    for frame in _frames():
-        if frame.f_code.co_name == "generate_files" and frame.f_globals.get("__name__") == "cookiecutter.generate":
-            return bool(frame.f_locals.get("accept_hooks", True))
-    return True
+    frame = _caller("cookiecutter.generate", "generate_files")
+    return True if frame is None else bool(frame.f_locals.get("accept_hooks", True))
 
 
 def _output_dir(cookiecutter: Mapping[str, Any]) -> str:
@@ -282,13 +269,9 @@ def _output_dir(cookiecutter: Mapping[str, Any]) -> str:
     else (cruft's own `generate_files` call) the `output_dir` cookiecutter is rendering the folder's name for."""
     if cookiecutter.get("_output_dir"):
         return str(cookiecutter["_output_dir"])
-    for frame in _frames():
-        if (
-            frame.f_code.co_name == "render_and_create_dir"
-            and frame.f_globals.get("__name__") == "cookiecutter.generate"
-            and "output_dir" in frame.f_locals
-        ):
-            return str(frame.f_locals["output_dir"])
+    frame = _caller("cookiecutter.generate", "render_and_create_dir", having="output_dir")
+    if frame is not None:
+        return str(frame.f_locals["output_dir"])
     raise _unsupported("the output folder (generate.render_and_create_dir)")
 
 

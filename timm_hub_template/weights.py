@@ -75,6 +75,9 @@ HUB_WEIGHT_FILES = (
 )
 
 
+PROBE_SECONDS = 10  # one answer of the Hub, not its download
+
+
 def pretrained_unreachable(hub_id: str | None, filename: str | None = None) -> str:
     """Why timm could not fetch the weights of Hub repository `hub_id` now ("" when it can, or when they are in the
     Hugging Face cache), found with one short request: offline, huggingface_hub retries for about a minute."""
@@ -93,9 +96,6 @@ def pretrained_unreachable(hub_id: str | None, filename: str | None = None) -> s
     except Exception as error:  # noqa: BLE001 - any transport failure means: timm's download would fail too
         return f"the Hugging Face Hub ({constants.ENDPOINT}) cannot be reached ({first_line(error) or type(error).__name__})"
     return ""
-
-
-PROBE_SECONDS = 10  # one answer of the Hub, not its download
 
 
 def _load_checkpoint(answers: Answers):
