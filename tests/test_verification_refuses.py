@@ -163,3 +163,75 @@ def test_a_shifted_label_map_is_refused(generated, reference, copy):
     path.write_text(json.dumps(config))
     with pytest.raises(ExportError, match="label"):
         verify_folder(copy, answers, reference)
+
+
+# timm's way is first checked without timm's random initialisation and second copy (`timm_model_of_folder`);
+# timm's own loader decides whenever that model differs. Each broken folder is refused by timm's way too.
+BROKEN_WEIGHTS = {
+    "a backbone weight one float step away": lambda tensors: one_step_up(tensors, STEM),
+    "a head weight one float step away": lambda tensors: one_step_up(tensors, HEAD, count=tensors[HEAD].shape[1]),
+    "a missing tensor": lambda tensors: tensors.pop("bn1.running_var"),
+    "an extra tensor": lambda tensors: tensors.update({"extra": torch.zeros(3)}),
+    "a tensor of another shape": lambda tensors: tensors.update({HEAD: tensors[HEAD][:, :-1].contiguous()}),
+}
+
+
+@pytest.mark.parametrize("broken", BROKEN_WEIGHTS)
+def test_timms_way_refuses_each_broken_weights_file(generated, reference, copy, broken):
+    _, answers = generated
+    rewrite_weights(copy, BROKEN_WEIGHTS[broken])
+    with pytest.raises(LoaderError) as refused:
+        verify_folder(copy, answers, reference)
+    assert "timm" in refused.value.failures
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("num_classes", 999), ("label_offset", 1)],
+    ids=["a head size other than the model's", "a label offset"],
+)
+def test_timms_way_refuses_a_config_its_loader_would_change_the_head_for(generated, reference, copy, field, value):
+    """timm's `load_pretrained` drops a head whose size is not `pretrained_cfg`'s (the model keeps a random one) and
+    slices a label offset off it: the weights as they are in the file are not what timm's users get."""
+    _, answers = generated
+    path = copy / "config.json"
+    config = json.loads(path.read_text())
+    if field == "num_classes":
+        config["num_classes"] = value  # timm reads it into pretrained_cfg; the model keeps model_args' head
+    else:
+        config["pretrained_cfg"][field] = value
+    path.write_text(json.dumps(config))
+    with pytest.raises(LoaderError) as refused:
+        verify_folder(copy, answers, reference)
+    assert "timm" in refused.value.failures
+
+
+def test_timms_own_loader_decides_where_the_quick_build_differs(generated, reference, copy):
+    """Weights saved under DataParallel's `module.` names: timm's loader strips the prefix (its clean_state_dict)
+    and loads them, the Transformers classes do not. The quick build (a strict load of the names as they are)
+    fails, so timm's own loader decides: timm's way passes."""
+    _, answers = generated
+    rewrite_weights(copy, lambda tensors: tensors.update({f"module.{key}": tensors.pop(key) for key in list(tensors)}))
+    with pytest.raises(LoaderError) as refused:
+        verify_folder(copy, answers, reference)
+    assert set(refused.value.failures) == {"custom code", "TimmWrapper"}
+
+
+def test_the_quick_build_is_timms_own_load_of_the_folder(generated, copy):
+    """What timm's way checks first equals `timm.create_model("local-dir:<folder>", pretrained=True)`: every
+    parameter and buffer (the non-persistent ones too), the pretrained_cfg and the class."""
+    from timm_hub_template.verify import timm_model_of_folder
+
+    _, answers = generated
+    quick = timm_model_of_folder(copy, answers)
+    timms = timm.create_model(f"local-dir:{copy}", pretrained=True).eval()
+    assert type(quick) is type(timms)
+    assert quick.pretrained_cfg == timms.pretrained_cfg
+    for ours, theirs in (
+        (quick.named_parameters(), timms.named_parameters()),
+        (quick.named_buffers(), timms.named_buffers()),
+    ):
+        ours, theirs = dict(ours), dict(theirs)
+        assert ours.keys() == theirs.keys()
+        for name, tensor in theirs.items():
+            assert torch.equal(ours[name], tensor), name

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from timm_hub_template import checkpoints, dependencies, digests
 from timm_hub_template.errors import printable
+from timm_hub_template.meta_build import on_meta_device
 
 if TYPE_CHECKING:
     from timm_hub_template.introspection import ArchitectureSpec
@@ -561,10 +562,9 @@ def _factory_accepts(architecture: str, name: str, value: Any) -> bool:
     """Whether `timm.create_model(architecture, name=value)` gets past its keyword arguments (on the meta device);
     any other failure is left for the full build to report."""
     import timm
-    import torch
 
     try:
-        with torch.device("meta"):
+        with on_meta_device():
             timm.create_model(architecture, pretrained=False, **{name: value})
     except TypeError as problem:
         return "unexpected keyword argument" not in str(problem) and "got multiple values" not in str(problem)

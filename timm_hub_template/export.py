@@ -7,8 +7,9 @@
 3. build the generated `...ForImageClassification` on the meta device and give it the reference's tensors, so the
    weights exist once in memory;
 4. write what `save_pretrained` writes (config.json with every Auto class in `auto_map`, the code files, the
-   weights streamed into safetensors) on a second thread, while timm's outputs for the verification are computed;
-5. the statistics and the model card (the image processor reads config.json's `pretrained_cfg`).
+   weights streamed into safetensors) on a second thread, while timm's outputs for the verification and the
+   model's statistics are computed;
+5. the model card (the image processor reads config.json's `pretrained_cfg`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from timm_hub_template import __version__, card, onnx_export, run_files, safetensors_stream, stats, weights
 from timm_hub_template.formatting import format_python_files
+from timm_hub_template.meta_build import on_meta_device
 from timm_hub_template.verify import Reference, run_reference
 
 if TYPE_CHECKING:
@@ -59,19 +61,20 @@ def export(
         weights_origin = weights.describe(answers)
         step(f"Weights: {weights_origin}")
         model = build_with_weights(modeling, answers, reference_model)
-        # timm's outputs are computed while the weights are written: the disk and the hashing use the other core.
+        # timm's outputs and the card's statistics are computed while the weights are written: the disk and the
+        # hashing use the other core.
         save = functools.partial(save_model, model, modeling, prefix, module, project_dir, written=written)
         with in_background(save) as saved:
             reference = run_reference(reference_model, answers.data_config["input_size"], answers.torch_dtype)
+            model_stats = stats.measure(
+                reference_model, answers.data_config["input_size"], new_model(modeling, answers).timm_model
+            )
             weights_sha256 = saved.result()
         megabytes = sum((project_dir / name).stat().st_size for name in weights_sha256) / 1e6
         step(f"Wrote config.json, the code and {', '.join(sorted(weights_sha256))} ({megabytes:.1f} MB)")
         onnx_report = onnx_export.export_if_asked(project_dir, answers, reference_model, reference)
         # No preprocessor_config.json: the processors (TimmWrapper's and the repository's) read config.json's
         # `pretrained_cfg`, as timm does, so no second copy can disagree with it.
-        model_stats = stats.measure(
-            reference_model, answers.data_config["input_size"], new_model(modeling, answers).timm_model
-        )
         del model, reference_model
     provenance = card.Provenance(
         template_version=template_version(),
@@ -115,14 +118,13 @@ def library_versions() -> dict[str, str]:
 def check_structure(project_dir: Path, answers: Answers) -> None:
     """Compare the generated model with timm's on the meta device only: same keys, same shapes, no weights."""
     import timm
-    import torch
 
     spec, module = answers.spec, answers.module_name
     format_python_files(project_dir)
     with tempfile.TemporaryDirectory() as staging:
         modeling = import_generated_package(project_dir, Path(staging), module)[f"modeling_{module}"]
         model = new_model(modeling, answers)
-        with torch.device("meta"):
+        with on_meta_device():
             reference = timm.create_model(spec.full_name, **spec.create_kwargs)
         weights.check_keys(
             reference.state_dict(), model.timm_model.state_dict(), f"the generated {answers.class_prefix} model"
@@ -151,7 +153,6 @@ def import_generated_package(project_dir: Path, staging: Path, module: str) -> d
 
 def new_model(modeling: Any, answers: Answers):
     """The generated model, built on the meta device: the classifier, or the features model if headless."""
-    import torch
 
     config_class = getattr(modeling, f"{answers.class_prefix}Config")
     if answers.labels:
@@ -160,7 +161,7 @@ def new_model(modeling: Any, answers: Answers):
         config = config_class(num_labels=answers.spec.num_classes)
     # A model without a head (num_labels=0, encoder-only architectures) is published as the features model.
     suffix = "ForImageClassification" if answers.has_head else "Model"
-    with torch.device("meta"):
+    with on_meta_device():
         return getattr(modeling, f"{answers.class_prefix}{suffix}")(config)
 
 

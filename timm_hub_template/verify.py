@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from timm_hub_template import weights
 from timm_hub_template.answers import IMAGE_MODES
 from timm_hub_template.errors import ExportError
+from timm_hub_template.meta_build import meta_initialisation_skipped, on_meta_device
 
 if TYPE_CHECKING:
     from timm_hub_template.answers import Answers
@@ -79,11 +80,10 @@ def expected_data_config(answers: Answers) -> dict[str, Any]:
     if not training.get("model") or "data_config" in answers.data_config_source:
         return answers.data_config
     import timm
-    import torch
     from timm.data import resolve_data_config
     from timm.data.loader import adapt_to_chs
 
-    with torch.device("meta"):
+    with on_meta_device():
         model = timm.create_model(training["model"], pretrained=False, **answers.spec.create_kwargs)
     config = resolve_data_config(training, model=model)
     channels = config["input_size"][0]
@@ -213,7 +213,8 @@ def verify_timm_wrapper(
     from transformers import AutoImageProcessor, AutoModel, AutoModelForImageClassification
 
     def load(auto_class: Any, expected_class: str, ignored: tuple[str, ...] = ()) -> Any:
-        model, info = auto_class.from_pretrained(str(project_dir), output_loading_info=True)
+        with meta_initialisation_skipped():  # Transformers builds on the meta device, then loads every weight
+            model, info = auto_class.from_pretrained(str(project_dir), output_loading_info=True)
         if type(model).__name__ != expected_class:
             raise ExportError(f"{auto_class.__name__} without remote code loaded {type(model).__name__}")
         problems = {kind: keys for kind, keys in info.items() if keys and kind not in ignored}
@@ -274,14 +275,56 @@ def verify_timm(
     """`timm.create_model("local-dir:<folder>", pretrained=True)` builds the same model with the same weights, and
     `timm.data.resolve_data_config` gives the same preprocessing and class names.
 
+    timm's loader initialises every weight at random, then reads model.safetensors into a second copy and copies it
+    in (seconds and twice the memory for a large model). The folder is first checked without that work
+    (`timm_model_of_folder`); where that model does not give timm's outputs, timm's own loader decides."""
+    model = timm_model_of_folder(project_dir, answers)
+    if model is not None:
+        try:
+            require_timm_outputs(model, answers, reference, labels)
+            return
+        except ExportError:
+            pass  # timm's own loader decides below
+        finally:
+            del model
+    require_timm_outputs(timm_loaded_folder(project_dir, answers, notes), answers, reference, labels)
+
+
+def timm_model_of_folder(project_dir: Path, answers: Answers) -> Any | None:
+    """The folder's model as timm's loader would build it, without its random initialisation or a second copy: the
+    model timm builds from config.json (`local-dir:`, `pretrained=False`) on the meta device, holding the tensors of
+    model.safetensors, read once, under timm's names with a strict load. None where timm's loader would change the
+    weights (`load_pretrained` drops a head of another size than `pretrained_cfg`'s, slices a label offset), or reads
+    another file, or where this build fails: timm's own loader then decides."""
+    import timm
+
+    from timm_hub_template import safetensors_stream
+
+    weights_file = project_dir / "model.safetensors"
+    try:
+        with weights.built_in(answers.torch_dtype):
+            with on_meta_device():
+                model = timm.create_model(f"local-dir:{project_dir}", pretrained=False)
+            pretrained_cfg = model.pretrained_cfg
+            head_kept = pretrained_cfg.get("num_classes") == getattr(model, "num_classes", None)
+            if not head_kept or pretrained_cfg.get("label_offset") or not weights_file.is_file():
+                return None
+            if not weights.assign(model, safetensors_stream.load_file(weights_file), "the folder"):
+                return None
+    except Exception:  # noqa: BLE001 - whatever fails here, timm's own loader reports
+        return None
+    return model.to(answers.torch_dtype).eval()
+
+
+def timm_loaded_folder(project_dir: Path, answers: Answers, notes: list[str] | None = None) -> Any:
+    """`timm.create_model("local-dir:<folder>", pretrained=True)`, in the folder's dtype.
+
     Some entrypoints build a backbone with the same `pretrained` flag (vit_small_resnet26d_224's resnet26d), so
     timm first fetches that backbone's own weights from the Hub, then overwrites every one of them with the
     folder's. Where the Hub cannot be reached, the model is built as timm builds it without that fetch and the
     folder loaded with timm's own `load_pretrained` (the same weights, strictly), and `notes` says so."""
     import timm
-    import torch
     from huggingface_hub.errors import LocalEntryNotFoundError
-    from timm.data import create_transform, resolve_data_config
     from timm.models import load_pretrained
 
     try:
@@ -302,7 +345,14 @@ def verify_timm(
         raise ExportError(
             f"timm.create_model('local-dir:<folder>') failed: {type(error).__name__}: {error}"
         ) from error
-    model = model.to(answers.torch_dtype).eval()
+    return model.to(answers.torch_dtype).eval()
+
+
+def require_timm_outputs(model: Any, answers: Answers, reference: Reference, labels: list[str]) -> None:
+    """timm's model of the folder gives timm's outputs, class names and (with its data config) pixels."""
+    import torch
+    from timm.data import create_transform, resolve_data_config
+
     with torch.inference_mode():
         features = model.forward_features(reference.pixel_values)
         pooled = model.forward_head(features, pre_logits=True) if reference.pre_logits is not None else None
@@ -335,7 +385,10 @@ def verify_custom_code(project_dir: Path, answers: Answers, reference: Reference
         require_equal(f"{what} of the saved folder", actual, expected)
 
     def load(auto_class: Any, ignored: tuple[str, ...] = ()) -> Any:
-        model, info = auto_class.from_pretrained(str(project_dir), trust_remote_code=True, output_loading_info=True)
+        with meta_initialisation_skipped():  # Transformers builds on the meta device, then loads every weight
+            model, info = auto_class.from_pretrained(
+                str(project_dir), trust_remote_code=True, output_loading_info=True
+            )
         problems = {kind: keys for kind, keys in info.items() if keys and kind not in ignored}
         if problems:
             raise ExportError(f"{auto_class.__name__} did not load the saved weights as they are: {problems}")

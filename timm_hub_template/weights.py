@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from timm_hub_template import checkpoints, digests
 from timm_hub_template.errors import ExportError, first_line, printable
+from timm_hub_template.meta_build import on_meta_device
 
 if TYPE_CHECKING:
     from timm_hub_template.answers import Answers
@@ -101,21 +102,28 @@ def pretrained_unreachable(hub_id: str | None, filename: str | None = None) -> s
 def _load_checkpoint(answers: Answers):
     """timm's model with the checkpoint's tensors, built on the meta device: the weights exist once in memory."""
     import timm
-    import torch
 
     spec, checkpoint = answers.spec, answers.checkpoint
     try:
         state_dict = checkpoints.read_weights(checkpoint, answers.torch_dtype)
     except checkpoints.CheckpointError as error:
         raise ExportError(str(error)) from error
-    with torch.device("meta"):
+    with on_meta_device():
         reference = timm.create_model(spec.full_name, pretrained=False, **spec.create_kwargs)
-    check_keys(reference.state_dict(), state_dict, f"checkpoint {checkpoint.path.name} does not fit {spec.full_name}")
-    reference.load_state_dict(state_dict, strict=True, assign=True)
-    if not materialize_buffers(reference):  # a buffer timm cannot recompute: build for real instead
+    if not assign(reference, state_dict, f"checkpoint {checkpoint.path.name} does not fit {spec.full_name}"):
+        # A buffer timm cannot recompute: build for real instead.
         reference = timm.create_model(spec.full_name, pretrained=False, **spec.create_kwargs)
         reference.load_state_dict(state_dict, strict=True, assign=True)
     return reference.to(answers.torch_dtype)  # the non-persistent buffers timm computed
+
+
+def assign(model: Any, state_dict: dict[str, Any], what: str) -> bool:
+    """Give `model`, built on the meta device, the tensors of `state_dict` as they are (no copy; every key, shape
+    and kind checked first, `ExportError` naming what differs) and compute its non-persistent buffers; False when a
+    module holds a buffer timm cannot compute (the model then still has meta tensors: build it for real)."""
+    check_keys(model.state_dict(), state_dict, what)
+    model.load_state_dict(state_dict, strict=True, assign=True)
+    return materialize_buffers(model)
 
 
 def materialize_buffers(model: Any) -> bool:

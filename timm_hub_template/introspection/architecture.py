@@ -33,6 +33,7 @@ from timm_hub_template.introspection.encoding import (
 )
 from timm_hub_template.introspection.source import SourceWriter, Unrepresentable, object_of
 from timm_hub_template.introspection.spec import RENAMED_NAMES, RESERVED_NAMES, ArchitectureSpec, Field, Kind
+from timm_hub_template.meta_build import on_meta_device
 
 
 class UnknownArchitectureError(ValueError):
@@ -64,12 +65,11 @@ def inspect_architecture(
     architecture of the class gets the same modeling file.
     """
     import timm
-    import torch
 
     from timm_hub_template.generator_fields import arrange, generator_form, record_generator_calls
 
     name, tag = split_architecture(architecture)
-    with capture_constructor_calls() as capture, record_generator_calls(name) as generator_calls, torch.device("meta"):
+    with capture_constructor_calls() as capture, record_generator_calls(name) as generator_calls, on_meta_device():
         overrides = {} if num_classes is None else {"num_classes": num_classes}
         model = timm.create_model(architecture.strip(), pretrained=False, **json.loads(model_args), **overrides)
     pretrained_cfg = dict(model.pretrained_cfg)

@@ -21,6 +21,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from timm_hub_template.meta_build import on_meta_device
+
 SMALL_PARAMS = 30_000_000  # siblings up to this size are candidates for the logits check
 
 
@@ -107,13 +109,12 @@ def build_sibling(package: dict[str, Any], module: str, prefix: str, sibling: st
 
 def check_sibling(package: dict[str, Any], module: str, prefix: str, sibling: str, logits: bool) -> Reach:
     import timm
-    import torch
 
     from timm_hub_template.errors import first_line
 
     try:
         model = build_sibling(package, module, prefix, sibling)
-        with torch.device("meta"):
+        with on_meta_device():
             reference = timm.create_model(sibling)
         if state_shapes(model.timm_model) != state_shapes(reference):
             ours, theirs = state_shapes(model.timm_model), state_shapes(reference)
@@ -147,9 +148,8 @@ def compare_logits(package: dict[str, Any], module: str, prefix: str, sibling: s
 @functools.cache
 def params_on_meta(name: str) -> int:
     import timm
-    import torch
 
-    with torch.device("meta"):
+    with on_meta_device():
         return sum(p.numel() for p in timm.create_model(name).parameters())
 
 

@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from timm_hub_template.batch import parse_shard
+from timm_hub_template.meta_build import on_meta_device
 
 DEFAULT_MAX_PARAMS = 400_000_000
 
@@ -75,7 +76,6 @@ def family_of(name: str) -> str:
 def check_one(name: str, limits: Limits) -> Result:
     """Generate `name` and check it; never raises."""
     import timm
-    import torch
 
     from timm_hub_template import batch
     from timm_hub_template.errors import first_line
@@ -88,7 +88,7 @@ def check_one(name: str, limits: Limits) -> Result:
     try:
         spec = inspect_architecture(name)
         explicit, fallback = spec.explicit, spec.fallback_reason
-        with torch.device("meta"):
+        with on_meta_device():
             params = sum(p.numel() for p in timm.create_model(name).parameters())
         numeric = limits.dtype_for(params)  # None: structure only
         with tempfile.TemporaryDirectory() as work:
