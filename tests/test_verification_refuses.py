@@ -196,8 +196,9 @@ def test_timms_way_refuses_a_config_its_loader_would_change_the_head_for(generat
     _, answers = generated
     path = copy / "config.json"
     config = json.loads(path.read_text())
-    if field == "num_classes":
-        config["num_classes"] = value  # timm reads it into pretrained_cfg; the model keeps model_args' head
+    if field == "num_classes":  # pretrained_cfg's head size; model_args keep the model's (the file's) head
+        config["model_args"]["num_classes"] = config["num_classes"]
+        config["num_classes"] = value
     else:
         config["pretrained_cfg"][field] = value
     path.write_text(json.dumps(config))
