@@ -150,7 +150,7 @@ def generate(
         if any(asked for _, asked in actions):
             step(f"Publishing: {' and '.join(action for action, asked in actions if asked)}")
         try:
-            published = publish.publish_folder(project_dir, answers, push_problem, foreign, files)
+            published = publish.publish_folder(project_dir, answers, push_problem, foreign, files, ours.digests(files))
         except (KeyboardInterrupt, Interrupted):
             published = publish.Published(repo_id=answers.repo_id, left_out=foreign)
             say(

@@ -98,6 +98,10 @@ class RunFiles:
         kept = set(ours)
         return ours, tuple(name for name in folder_files(self.folder) if name not in kept)
 
+    def digests(self, names: list[str]) -> dict[str, str]:
+        """The SHA-256 of each of `names` (files `published` found unchanged) as the run wrote it."""
+        return {name: self.written[name][0] for name in names}
+
     def _unchanged(self, name: str, digest: str, signature: Signature) -> bool:
         path = self.folder / name
         try:
