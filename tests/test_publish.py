@@ -59,14 +59,6 @@ def test_initial_commit_holds_every_file_with_the_weights_in_lfs(tmp_path, isola
     oid = hashlib.sha256(weights).hexdigest()
     pointer = git(folder, "cat-file", "-p", "HEAD:model.safetensors")
     assert pointer.startswith("version https://git-lfs.github.com/spec/v1") and f"oid sha256:{oid}" in pointer
-    # The run stored the object itself (it knew the SHA-256): the pointer is git-lfs's own, byte for byte, and
-    # git-lfs finds the object sound; git's own filter setting is gone.
-    clean = subprocess.run(
-        ["git", "lfs", "clean", "model.safetensors"], cwd=folder, input=weights, capture_output=True, check=True
-    )
-    assert pointer == clean.stdout.decode()
-    assert "ok" in git(folder, "lfs", "fsck").lower()
-    assert not (folder / ".git" / "info" / "attributes").exists()
     assert isolated_git_config.read_text() == ""  # the user's global config is untouched
 
     # Push to a local bare repository: git-lfs's pre-push hook stores the real weights through the file:// endpoint.
@@ -77,6 +69,13 @@ def test_initial_commit_holds_every_file_with_the_weights_in_lfs(tmp_path, isola
     stored = remote / "lfs" / "objects" / oid[:2] / oid[2:4] / oid
     assert stored.read_bytes() == weights
     assert git(remote, "cat-file", "-p", "main:model.safetensors") == pointer
+    # The run stored the object itself (it knew the SHA-256), which the push above took: the pointer is git-lfs's
+    # own, byte for byte (`git lfs clean` stores the object too: last), and git's own filter setting is gone.
+    clean = subprocess.run(
+        ["git", "lfs", "clean", "model.safetensors"], cwd=folder, input=weights, capture_output=True, check=True
+    )
+    assert pointer == clean.stdout.decode()
+    assert not (folder / ".git" / "info" / "attributes").exists()
 
 
 def test_a_weights_file_that_is_not_what_the_run_wrote_is_not_committed(tmp_path, isolated_git_config):
