@@ -19,10 +19,10 @@ _BLOCK = 1 << 20
 
 
 def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as file:
-        for block in iter(lambda: file.read(_BLOCK), b""):
-            digest.update(block)
+    digest, buffer = hashlib.sha256(), memoryview(bytearray(_BLOCK))  # one buffer, read into
+    with Path(path).open("rb", buffering=0) as file:
+        while count := file.readinto(buffer):
+            digest.update(buffer[:count])
     return digest.hexdigest()
 
 

@@ -4,7 +4,7 @@
 its object (`.git/lfs/objects/<oid[0:2]>/<oid[2:4]>/<oid>`) and gives git the pointer file to commit. git-lfs as the
 distributions ship it (3.3, Go 1.19) hashes at about 200 MB/s, and the pipe doubles the work: 9 s for a 1.2 GB ViT-L
 on 2 cores, half of timm's whole export. The run hashed each file while it wrote it, so `known_objects` stores each
-object itself (a copy, hashed as it is copied, which must give the recorded SHA-256) and has git stage the pointer
+object itself (the kernel's copy, hashed: it must give the recorded SHA-256) and has git stage the pointer
 git-lfs would write (its spec: https://github.com/git-lfs/git-lfs/blob/main/docs/spec.md) through a clean filter
 that prints it, set for those files only in `.git/info/attributes` (which takes precedence over .gitattributes) for
 that one `git add`. git records the files as it does after a clean filter: `git status` finds them unchanged, and
@@ -14,21 +14,22 @@ git-lfs (`git lfs fsck`, `git lfs push`) finds each object under its name.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+
+from timm_hub_template import digests
 
 POINTER_VERSION = "https://git-lfs.github.com/spec/v1"
 FILTER = "timm-hub-template-known-lfs-object"
 # The names the run writes (model.safetensors, its shards, onnx/model.onnx): plain, so a gitattributes pattern
 # of the name matches that one file.
 PLAIN_NAME = re.compile(r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*")
-_BLOCK = 1 << 22
 
 
 class ObjectChanged(OSError):
@@ -56,26 +57,21 @@ def lfs_tracked(project_dir: Path, names: list[str]) -> list[str]:
 
 
 def store_object(project_dir: Path, name: str, oid: str) -> int:
-    """Copy `name` into the repository's LFS object store as object `oid`, hashing what is copied; returns its size.
-    Raises `ObjectChanged` (and stores nothing) when the copy's SHA-256 is not `oid`."""
+    """Copy `name` into the repository's LFS object store as object `oid`; returns its size. The copy is the
+    kernel's (no pass through Python), then hashed: `ObjectChanged` (and nothing stored) when it is not `oid`."""
     target = project_dir / ".git" / "lfs" / "objects" / oid[:2] / oid[2:4] / oid
     target.parent.mkdir(parents=True, exist_ok=True)
-    digest, size = hashlib.sha256(), 0
     with tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{oid}.", delete=False) as partial:
-        try:
-            with (project_dir / name).open("rb") as source:
-                while block := source.read(_BLOCK):
-                    digest.update(block)  # hashlib releases the GIL: the write below is the disk's
-                    partial.write(block)
-                    size += len(block)
-            partial.close()
-            if digest.hexdigest() != oid:
-                raise ObjectChanged(f"{name} changed since this run wrote it")
-            os.replace(partial.name, target)
-        except BaseException:
-            Path(partial.name).unlink(missing_ok=True)
-            raise
-    return size
+        pass
+    try:
+        shutil.copyfile(project_dir / name, partial.name)
+        if digests.file_sha256(Path(partial.name)) != oid:
+            raise ObjectChanged(f"{name} changed since this run wrote it")
+        os.replace(partial.name, target)
+    except BaseException:
+        Path(partial.name).unlink(missing_ok=True)
+        raise
+    return target.stat().st_size
 
 
 @contextlib.contextmanager

@@ -14,11 +14,12 @@ publishes.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
 import stat
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+
+from timm_hub_template.digests import file_sha256
 
 # What the export writes at fixed paths (the weights' shard names depend on their size: `safetensors_stream`
 # detaches each before writing it), and the marker of an unfinished folder.
@@ -53,14 +54,6 @@ def detach(folder: Path, names: Iterable[str]) -> None:
             replace_link(folder.joinpath(*parts[:end]))
 
 
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 Signature = tuple[int, int, int, int, int]
 
 
@@ -89,7 +82,7 @@ class RunFiles:
             except FileNotFoundError:
                 continue
             if stat.S_ISREG(status.st_mode):
-                written[name] = (digest or sha256(path), _signature(status))
+                written[name] = (digest or file_sha256(path), _signature(status))
         return cls(folder, written)
 
     def published(self) -> tuple[list[str], tuple[str, ...]]:
@@ -110,7 +103,7 @@ class RunFiles:
             return False
         if not stat.S_ISREG(status.st_mode):
             return False
-        return _signature(status) == signature or sha256(path) == digest
+        return _signature(status) == signature or file_sha256(path) == digest
 
 
 def folder_files(folder: Path) -> list[str]:
