@@ -3,7 +3,8 @@
 For each architecture (default: resnet50d and vit_large_patch16_224), with a local safetensors checkpoint of timm's
 random initialisation as the weights:
 - template: `cookiecutter --no-input <template> architecture=A weights=<checkpoint> git_init=no`, verification
-  included;
+  included, and the same with `git_init=yes` (the default: the initial commit, weights in Git LFS), whose extra
+  time is given as a fraction of timm's;
 - timm: `timm.create_model(A, pretrained=True, pretrained_cfg_overlay={"file": <checkpoint>})` and
   `timm.models.save_for_hf`, what timm's `push_to_hf_hub` writes before uploading;
 - load: `AutoModelForImageClassification.from_pretrained(<generated folder>, trust_remote_code=True)` against
@@ -26,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -97,10 +99,13 @@ def median(values: list[float]) -> float:
 def compare(architecture: str, repeats: int, work: Path, floor_mib: float) -> dict[str, float]:
     checkpoint = checkpoint_of(architecture, work)
     size_mib = checkpoint.stat().st_size / 2**20
-    template, timm_runs, loads = [], [], {"template": [], "timm": []}
+    template, committed, timm_runs, loads = [], [], [], {"template": [], "timm": []}
     for repeat in range(repeats):
         out = work / f"{architecture}-{repeat}"
         template.append(measured(template_command(architecture, str(checkpoint), out, "git_init=no"))[:2])
+        with_git = work / f"{architecture}-git-{repeat}"
+        committed.append(measured(template_command(architecture, str(checkpoint), with_git, "git_init=yes"))[0])
+        shutil.rmtree(with_git)
         timm_out = work / f"{architecture}-timm-{repeat}"
         timm_runs.append(measured([PYTHON, "-c", SAVE_FOR_HF, architecture, str(checkpoint), str(timm_out)])[:2])
         folder = out / f"custom-{architecture}"
@@ -110,6 +115,7 @@ def compare(architecture: str, repeats: int, work: Path, floor_mib: float) -> di
     result = {
         "checkpoint_mib": size_mib,
         "template_s": median([wall for wall, _ in template]),
+        "git_init_s": median(committed),
         "timm_s": median([wall for wall, _ in timm_runs]),
         "template_mib": median([peak for _, peak in template]),
         "timm_mib": median([peak for _, peak in timm_runs]),
@@ -163,16 +169,19 @@ def main() -> None:
             f"Import floor (cookiecutter, torch, timm, transformers): {floor:.0f} MiB; medians of {args.repeats} runs\n"
         )
         print(
-            "| architecture | checkpoint | template | timm save_for_hf | ratio | template peak RSS | timm peak RSS "
-            "| template above floor | load: Auto class | load: timm | ratio |"
+            "| architecture | checkpoint | template | timm save_for_hf | ratio | git_init=yes | extra / timm "
+            "| template peak RSS | timm peak RSS | template above floor | timm above floor | load: Auto class "
+            "| load: timm | ratio |"
         )
-        print("|---|---|---|---|---|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         for architecture in args.architectures:
             r = compare(architecture, args.repeats, work, floor)
+            extra = (r["git_init_s"] - r["template_s"]) / r["timm_s"]
             print(
                 f"| {architecture} | {r['checkpoint_mib']:.0f} MiB | {r['template_s']:.2f} s | {r['timm_s']:.2f} s "
-                f"| {r['template_s'] / r['timm_s']:.2f}x | {r['template_mib']:.0f} MiB | {r['timm_mib']:.0f} MiB "
-                f"| {r['template_copies']:.2f} copies | {r['load_template_s']:.2f} s | {r['load_timm_s']:.2f} s "
+                f"| {r['template_s'] / r['timm_s']:.2f}x | {r['git_init_s']:.2f} s | {extra:.2f}x "
+                f"| {r['template_mib']:.0f} MiB | {r['timm_mib']:.0f} MiB | {r['template_copies']:.2f} copies "
+                f"| {r['timm_copies']:.2f} copies | {r['load_template_s']:.2f} s | {r['load_timm_s']:.2f} s "
                 f"| {r['load_template_s'] / r['load_timm_s']:.2f}x |",
                 flush=True,
             )
