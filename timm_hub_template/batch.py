@@ -95,8 +95,7 @@ def generate(
     """Generate one repository into `output_dir`, exactly as the cookiecutter command would; `notes` receives the
     verification's notes."""
     from timm_hub_template.cookiecutter_run import sigterm_interrupts
-    from timm_hub_template.generate import freeze_long_lived_objects, mark_incomplete
-    from timm_hub_template.generate import generate as generate_folder
+    from timm_hub_template.generate import complete, freeze_long_lived_objects, mark_incomplete
     from timm_hub_template.report import say
 
     context = render_context({"architecture": architecture, "weights": weights, **overrides}, output_dir)
@@ -111,7 +110,7 @@ def generate(
         with sigterm_interrupts():  # SIGTERM stops it as Ctrl-C does: through the clean-up below
             _, rendered = render_files(context, output_dir)
             mark_incomplete(folder)
-            generate_folder(folder, answers, rendered=rendered, notes=notes)
+            complete(folder, answers, rendered=rendered, notes=notes)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)  # this function cleans up its own folder
         raise

@@ -1,7 +1,7 @@
 """One repository from a rendered folder: export, verify, publish, and say what happened.
 
-`generate(project_dir, answers)` is the one path from a folder cookiecutter rendered to a finished repository; the
-post-generation hook (through `jinja_extension.generate_repository`, in cookiecutter's process) and batch mode both
+`complete(project_dir, answers)` is the one path from a folder cookiecutter rendered to a finished repository; the
+post-generation hook (through `jinja_extension.complete_generation`, in cookiecutter's process) and batch mode both
 call it. It exports
 the weights and Hub files, proves the folder loads like timm, then makes the initial commit and the opt-in push,
 only when the run was asked for by cookiecutter (its command line or Python API), `cruft create` or batch mode
@@ -48,7 +48,7 @@ INCOMPLETE_MARKER = Marker(
 
 def mark_incomplete(folder: Path) -> None:
     """Write the marker that says `folder` is not finished (a new file: a link at its path is removed first), before
-    anything is generated into it; `generate` removes it once the folder is verified."""
+    anything is generated into it; `complete` removes it once the folder is verified."""
     from timm_hub_template import run_files
 
     marker = folder / INCOMPLETE_MARKER.name
@@ -112,7 +112,7 @@ class Summary:
         return lines
 
 
-def generate(
+def complete(
     project_dir: Path,
     answers: Answers,
     scratch: bool = False,
@@ -201,7 +201,7 @@ def hook_outcome(
 
     try:
         answers = parsing.parse(context, invocation_dir)
-        summary = generate(project_dir, answers, scratch, rendered, step=say)
+        summary = complete(project_dir, answers, scratch, rendered, step=say)
     except (ExportError, parsing.AnswerError) as error:
         return printable(str(error))
     except KeyboardInterrupt as error:  # Ctrl-C, or SIGTERM (errors.Interrupted)

@@ -11,7 +11,7 @@ Filters:
 - `import_block`: the sorted import statements of a generated modeling file;
 - `config_args_doc`: the `Args:` section of the config class's docstring (`field_docs`).
 
-`generate_repository` (acts) runs the post-generation work while cookiecutter renders that hook. Loading the
+`complete_generation` (acts) runs the post-generation work while cookiecutter renders that hook. Loading the
 extension with each Jinja environment cookiecutter makes tells `cookiecutter_run` where the run is
 (`environment_made`: the run begins as cookiecutter starts rendering the project folder).
 
@@ -111,7 +111,7 @@ def timm_pretrained_cfg(answers: Any) -> dict[str, Any]:
     return pretrained_cfg(answers)
 
 
-def generate_repository(cookiecutter: dict[str, Any]) -> str:
+def complete_generation(cookiecutter: dict[str, Any]) -> str:
     """Export, verify and publish the folder cookiecutter rendered, in cookiecutter's own process (torch, timm and
     transformers are imported once per run), then finish the run; returns the one line the post-generation hook
     reports ("" on success)."""
@@ -246,7 +246,7 @@ class TimmHubExtension(Extension):
             class_prefix=names.class_prefix,
             repo_name=names.repo_name,
             answers=answers,
-            generate_repository=generate_repository,
+            complete_generation=complete_generation,
             image_mode=image_mode,
             import_block=import_block,
             config_args_doc=config_args_doc,
