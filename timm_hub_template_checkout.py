@@ -8,8 +8,8 @@ files of one version and the code of another. This module lives in the checkout 
 alone), so cookiecutter finds it in the template's folder; it imports the package from that folder, put first on
 `sys.path` for that import only (the package's own imports follow its `__path__`, so nothing is left behind). A
 process that already imported another copy of the package cannot import this one: the run stops with one line
-naming both. When cookiecutter names the project folder, the package also checks that the template it renders is
-the checkout it belongs to (`jinja_extension.project_folder`).
+naming both. As cookiecutter starts rendering the project folder, the package also checks that the template it
+renders is the checkout it belongs to (`cookiecutter_run.Run.begin`).
 """
 
 from __future__ import annotations

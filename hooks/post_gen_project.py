@@ -7,7 +7,7 @@ reports the outcome; a failure makes cookiecutter remove the folder it created.
 
 import sys
 
-ERROR = {{cookiecutter | generate_repository | pyrepr}}
+ERROR = {{cookiecutter | complete_generation | pyrepr}}
 
 if ERROR:
     sys.exit(f"Error: {ERROR}")

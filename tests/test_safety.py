@@ -10,7 +10,6 @@ Real cookiecutter, git and cruft; the Hub is the loopback `FakeHub` (tests/fake_
 
 from __future__ import annotations
 
-import atexit
 import hashlib
 import json
 import os
@@ -211,15 +210,10 @@ PROGRAM = textwrap.dedent(
     from pathlib import Path
     from cookiecutter.main import cookiecutter
 
-    def guard_registered():
-        from timm_hub_template.cookiecutter_run import _clean_up_unfinished as guard
+    exit_callbacks = atexit._ncallbacks()  # before any run: a run's exit guard must not outlive it
 
-        registered = atexit._ncallbacks()
-        atexit.unregister(guard)
-        if atexit._ncallbacks() == registered:
-            return False
-        atexit.register(guard)
-        return True
+    def guard_registered():
+        return atexit._ncallbacks() != exit_callbacks
 
     template, out = sys.argv[1], Path(sys.argv[2])
     labels = out / "labels.txt"
@@ -279,18 +273,17 @@ def test_the_exit_guard_removes_only_the_folder_the_run_made(tmp_path):
                 shutil.rmtree(folder)
                 folder.mkdir()
                 (folder / "mine.txt").write_text("mine")
-            cookiecutter_run._current = cookiecutter_run.Run(
+            run = cookiecutter_run.Run(
                 invocation_dir=tmp_path,
                 folder=folder,
                 created=True,
                 lock=lock,
                 identity=(status.st_dev, status.st_ino),
             )
-            cookiecutter_run._clean_up_unfinished()
+            run._clean_up_unfinished()
             assert folder.exists() == remade
     finally:
         cookiecutter_run._current = previous
-        atexit.unregister(cookiecutter_run._clean_up_unfinished)
 
 
 # --- 6. The card's SHA-256 is that of the published weights -----------------------------------------------------------

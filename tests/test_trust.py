@@ -481,16 +481,15 @@ def test_two_runs_into_one_folder_take_turns(tmp_path):
 
 
 def test_a_cookiecutter_that_no_longer_calls_the_template_as_expected_is_one_line():
-    """What the template reads of cookiecutter's run (the frame that creates the project folder) is missing when the
-    folder name is rendered elsewhere: one line naming the cookiecutter version, not a traceback."""
+    """What the template reads of cookiecutter's run (the run that `generate_files` begins) is missing when a hook is
+    rendered without it: one line naming the cookiecutter version, not a traceback."""
     from importlib.metadata import version
 
     from jinja2 import Environment
 
     from timm_hub_template.jinja_extension import TimmHubExtension
 
-    template = Environment(extensions=[TimmHubExtension]).from_string("{{ project_folder('custom-x') }}")
-    with pytest.raises(SystemExit) as exited:
-        template.render()
-    assert str(exited.value).startswith("Error: timm-hub-template cannot find the output folder")
-    assert f"in cookiecutter {version('cookiecutter')}:" in str(exited.value)
+    template = Environment(extensions=[TimmHubExtension]).from_string("{{ {} | prepare_generation }}")
+    line = template.render()
+    assert line.startswith("timm-hub-template cannot find the project folder")
+    assert f"in cookiecutter {version('cookiecutter')}:" in line

@@ -69,12 +69,13 @@ def render_context(overrides: dict[str, Any], output_dir: Path) -> dict[str, Any
     return context_for(TEMPLATE_DIR, overrides, output_dir)
 
 
-def render_files(context: dict[str, Any], output_dir: Path) -> Path:
-    """cookiecutter's own rendering of the template (hooks left to the caller); returns the project folder."""
+def render_files(context: dict[str, Any], output_dir: Path) -> tuple[Path, tuple[str, ...]]:
+    """cookiecutter's own rendering of the template (hooks left to the caller); returns the project folder and the
+    files rendered into it."""
     from timm_hub_template.cookiecutter_run import render_without_hooks
 
-    render_without_hooks(TEMPLATE_DIR, context, output_dir)
-    return output_dir / context["cookiecutter"]["repo_name"]
+    _, rendered = render_without_hooks(TEMPLATE_DIR, context, output_dir)
+    return output_dir / context["cookiecutter"]["repo_name"], rendered
 
 
 def parse_answers(context: dict[str, Any]):
@@ -93,9 +94,8 @@ def generate(
 ) -> Path:
     """Generate one repository into `output_dir`, exactly as the cookiecutter command would; `notes` receives the
     verification's notes."""
-    from timm_hub_template import cookiecutter_run
-    from timm_hub_template.generate import freeze_long_lived_objects
-    from timm_hub_template.generate import generate as generate_folder
+    from timm_hub_template.cookiecutter_run import sigterm_interrupts
+    from timm_hub_template.generate import complete, freeze_long_lived_objects, mark_incomplete
     from timm_hub_template.report import say
 
     context = render_context({"architecture": architecture, "weights": weights, **overrides}, output_dir)
@@ -107,14 +107,14 @@ def generate(
         raise ExportError(f"{folder} already exists: remove it or choose another output folder")
     output_dir.mkdir(parents=True, exist_ok=True)
     try:
-        render_files(context, output_dir)
-        run = cookiecutter_run.current()
-        generate_folder(folder, answers, rendered=run.rendered if run is not None else (), notes=notes)
+        with sigterm_interrupts():  # SIGTERM stops it as Ctrl-C does: through the clean-up below
+            _, rendered = render_files(context, output_dir)
+            mark_incomplete(folder)
+            complete(folder, answers, rendered=rendered, notes=notes)
     except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
+        shutil.rmtree(folder, ignore_errors=True)  # this function cleans up its own folder
         raise
     finally:
-        cookiecutter_run.finish()  # this function cleans up its own folder
         gc.collect()
     # After a success (a failure's traceback still holds its models): later collections skip the libraries' objects.
     freeze_long_lived_objects()
@@ -130,7 +130,7 @@ def check_structure(architecture: str, output_dir: Path) -> Path:
 
     context = render_context({"architecture": architecture, "weights": "random"}, output_dir)
     answers = parse_answers(context)
-    folder = render_files(context, output_dir)
+    folder, _ = render_files(context, output_dir)
     check_generated(folder, answers)
     return folder
 

@@ -4,16 +4,19 @@ Everything the template reads of cookiecutter itself (its context keys, its call
 the rest of the package asks this module. cookiecutter renders the hooks in its own process (that is where the
 template does its work), but it does not hand a template everything a run needs:
 
-- **The project folder.** Its name is ours (`project_folder` renders it); the folder it goes into is the context's
-  `_output_dir`, which `cookiecutter()` sets for the current run since 2.3 (2.1 and 2.2 kept the replayed run's
-  under `--replay`: hence the floor in requirements.txt). cruft calls `generate_files` itself without it: then it
-  is the `output_dir` of cookiecutter's `generate.render_and_create_dir`, read from its frame. The hooks run in
-  that folder (cookiecutter's `hooks.run_script_with_context(script_path, cwd=<project folder>, context)`), so they
-  ask the run rather than cookiecutter's frames.
+- **The run.** cookiecutter makes a Jinja environment (loading the template's extension, which calls
+  `environment_made`) as it starts rendering the project in `generate_files`, before it renders the folder's name
+  (`{{cookiecutter.repo_name}}`) and creates it: the run begins there (`Run.begin`), and an unsafe folder name
+  stops it with one line before any folder exists. The folder goes into the context's `_output_dir`, which
+  `cookiecutter()` sets for the current run since 2.3 (2.1 and 2.2 kept the replayed run's under `--replay`: hence
+  the floor in requirements.txt); cruft calls `generate_files` itself without it: then it is `generate_files`'
+  `output_dir`. The hooks run in that folder (cookiecutter's `hooks.run_script_with_context(script_path,
+  cwd=<project folder>, context)`), and their rendering enters the run through `hook_run()`; the
+  post-generation hook's rendering finishes it.
 - **The folder the user ran it from.** cookiecutter renders the hooks inside the template's folder (`work_in`),
   so a relative path the user typed (`weights=output/train/run/model_best.pth.tar`) must be resolved against
-  the folder the run started in; no context key holds it. It is the working directory while the project folder's
-  name is rendered (before any `work_in`), in the CLI, in cruft and in batch mode alike.
+  the folder the run started in; no context key holds it. It is the working directory when the run begins (before
+  any `work_in`), in the CLI, in cruft and in batch mode alike.
 - **Whether the run was asked to publish**: only a run started by cookiecutter's command line or Python API
   (`cookiecutter.main.cookiecutter`) or by `cruft create` may commit and push. Every other caller that renders
   the template with its hooks (`cruft update` and `cruft diff` in scratch folders, anything else calling
@@ -46,6 +49,7 @@ import difflib
 import fcntl
 import json
 import os
+import re
 import shutil
 import signal
 import sys
@@ -54,7 +58,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from timm_hub_template.errors import ExportError
+from timm_hub_template.errors import ExportError, Interrupted
 
 
 class CookiecutterChanged(RuntimeError):
@@ -152,13 +156,6 @@ def take_given_variables() -> None:
             template[key] = value
 
 
-def hook_working_directory() -> Path:
-    """The folder cookiecutter runs the hook being rendered in: the project folder of the current run."""
-    if _current is None or _current.finished:
-        raise _unsupported("the project folder (its name was not rendered by project_folder before the hooks)")
-    return _current.folder
-
-
 def asked_to_publish() -> bool:
     """True when the run was asked for by cookiecutter's command line or Python API (`cookiecutter.main.cookiecutter`,
     which the command line calls) or by `cruft create`: only such a run may `git init` its folder and push it. A
@@ -189,7 +186,7 @@ def rendered_names(template_folder: Path, context: Mapping[str, Any]) -> tuple[s
 
 
 def template_folder() -> Path:
-    """The template folder cookiecutter is rendering (`{{ project_folder(...) }}`), while it runs a hook: the
+    """The template folder cookiecutter is rendering (`{{cookiecutter.repo_name}}`), while it runs a hook: the
     hooks run in the template's repository folder (`run_hook_from_repo_dir` works in `repo_dir`), and
     `generate_files` holds the folder's name."""
     frame = _caller("cookiecutter.generate", "generate_files", having="unrendered_dir")
@@ -198,84 +195,242 @@ def template_folder() -> Path:
     raise _unsupported("the template folder (generate.generate_files)")
 
 
-def prepare_folder(context: Mapping[str, Any]) -> None:
-    """Once the answers are checked, before cookiecutter renders the files into the run's folder: the paths the run
-    writes (cookiecutter's files, the pre-generation hook's marker, the export's files) hold no link to a file
-    elsewhere, and the names cookiecutter renders are kept for publishing (only the run's files are published)."""
-    from timm_hub_template import run_files
+def environment_made() -> None:
+    """cookiecutter makes a Jinja environment, which loads the template's extension, while it asks the questions,
+    once as it starts rendering the project (`generate_files`, before it renders and creates the project folder),
+    and once for each hook it renders. Asking: the variables given by their plain names are taken. Starting to
+    render: the run begins (`Run.begin`), or stops with one line before any folder exists."""
+    if _caller("cookiecutter.hooks", "run_script_with_context"):
+        return
+    if _caller("cookiecutter.prompt", "prompt_for_config"):
+        take_given_variables()
+        return
+    rendering = _caller("cookiecutter.generate", "generate_files", having="context")
+    if rendering is not None:
+        Run.begin(rendering.f_locals)
 
-    run = _current
-    if run is None or run.finished:
-        raise _unsupported("the project folder (its name was not rendered by project_folder before the hooks)")
-    run.rendered = rendered_names(template_folder(), context)
-    run_files.detach(run.folder, run_files.RUN_FILES + run.rendered)
+
+class FolderRefused(ValueError):
+    """The project folder cannot be generated: its name is not a safe folder name, or the template's package is
+    another checkout's."""
 
 
 @dataclasses.dataclass
 class Run:
-    """The run rendering a project folder: where the user started it, the folder, and whether the run made it."""
+    """One cookiecutter run rendering a project folder, from the moment cookiecutter starts rendering it
+    (`begin`) to the end the post-generation hook reports (`finish`): where the user started it, the folder,
+    whether the run made it, and what the run holds in the process (the folder's lock, the exit guard, the SIGTERM
+    handler). The hooks' rendering enters it through `current()`; once finished, nothing of it is left in the
+    process."""
 
     invocation_dir: Path
     folder: Path
     created: bool  # the folder did not exist when cookiecutter was about to create it
     lock: int | None = None  # file descriptor holding the folder's flock
-    finished: bool = False
     identity: tuple[int, int] | None = None  # the folder's device and inode, once the run holds its lock
-    rendered: tuple[str, ...] = ()  # the files cookiecutter rendered into the folder (relative POSIX paths)
-    guarded: bool = False  # the exit guard is registered for this run
-    sigterm: bool = False  # this run installed its SIGTERM handler (the default's replacement)
+    rendered: tuple[str, ...] = ()  # the files cookiecutter renders into the folder (relative POSIX paths)
+    guarded: bool = False  # the exit guard is registered
+    sigterm: Any = None  # the SIGTERM handler this run replaced (None: it installed none)
+    finished: bool = False
+
+    @classmethod
+    def begin(cls, rendering: Mapping[str, Any]) -> Run | None:
+        """cookiecutter's `generate_files` (its `rendering` locals) is about to render and create the project folder:
+        refuse an unsafe folder name or another checkout's package (`FolderRefused`, before any folder exists),
+        and begin the run. The working directory is still the user's. Without hooks (`--accept-hooks no`, batch
+        mode) nothing checks, reports or finishes the run later: the answers are checked here (a bad answer is one
+        line before any folder exists) and nothing is installed in the process."""
+        from timm_hub_template.answers import error, repo_name_error
+
+        global _current
+        if _current is not None:
+            _current.finish()  # an earlier run in this process that ended without its hooks (tests, programs)
+        context = rendering["context"].get("cookiecutter", {})
+        problem = _other_checkout(context) or repo_name_error(str(context.get("repo_name", "")))
+        if problem:
+            raise FolderRefused(problem)
+        invocation_dir = Path.cwd()
+        folder = (invocation_dir / _output_dir(context) / str(context["repo_name"])).resolve()
+        run = cls(invocation_dir=invocation_dir, folder=folder, created=not folder.exists())
+        if not rendering.get("accept_hooks", True):
+            if not _caller(__name__, "render_without_hooks"):  # batch mode has parsed the answers for this run
+                _clear_caches()
+                problem = error(public_context(context), invocation_dir)
+                if problem:
+                    raise FolderRefused(problem)
+            return None
+        _clear_caches()  # what an earlier run read (a labels file since rewritten) is read again
+        run._install_guard()  # the hooks report the run; cookiecutter cleans up only after a failed hook
+        _current = run
+        return run
+
+    def lock_folder(self, announce=None) -> None:
+        """Hold an exclusive lock on the folder until the run ends; waits while another run holds it."""
+        if self.lock is not None:
+            return
+        descriptor = os.open(self.folder, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if announce:
+                announce(f"Waiting for another run that is generating into {self.folder} ...")
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+        self.lock = descriptor
+        status = os.fstat(descriptor)
+        self.identity = (status.st_dev, status.st_ino)
+
+    def prepare(self, context: Mapping[str, Any]) -> None:
+        """Once the answers are checked, before cookiecutter renders the files into the folder: the paths the run
+        writes (cookiecutter's files, the marker, the export's files) hold no link to a file elsewhere, and the
+        names cookiecutter renders are kept for publishing (only the run's files are published)."""
+        from timm_hub_template import run_files
+
+        self.rendered = rendered_names(template_folder(), context)
+        run_files.detach(self.folder, run_files.RUN_FILES + self.rendered)
+
+    def finish(self) -> None:
+        """The run reached a reported end (success, or a failure the hook reports, after which cookiecutter removes
+        the folder it created): what it installed in the process (the SIGTERM handler, the exit guard, the lock,
+        the caches keyed on its answers and files) is undone, and it is no longer the current run."""
+        global _current
+        self.finished = True
+        self._release()
+        self._remove_guard()
+        _clear_caches()
+        if _current is self:
+            _current = None
+
+    def _release(self) -> None:
+        if self.lock is not None:
+            os.close(self.lock)
+            self.lock = None
+
+    def _install_guard(self) -> None:
+        """At exit, remove the folder the run created if it did not finish; SIGTERM ends the run as Ctrl-C does,
+        while the run lasts."""
+        atexit.register(self._clean_up_unfinished)
+        self.guarded = True
+        self.sigterm = install_sigterm_handler()
+
+    def _remove_guard(self) -> None:
+        if self.guarded:
+            atexit.unregister(self._clean_up_unfinished)
+            self.guarded = False
+        if self.sigterm is not None:
+            restore_sigterm_handler(self.sigterm)
+            self.sigterm = None
+
+    def _clean_up_unfinished(self) -> None:
+        if self.finished:
+            return
+        self.finished = True
+        # Before the lock, the folder is the empty one cookiecutter just made, or another run's (which holds the
+        # lock); after, it is the folder of the device and inode this run locked, not one made at the path since.
+        if (
+            self.created
+            and self.folder.is_dir()
+            and self._same_folder()
+            and (self.lock is not None or not any(self.folder.iterdir()))
+        ):
+            shutil.rmtree(self.folder, ignore_errors=True)
+        self._release()
+
+    def _same_folder(self) -> bool:
+        if self.identity is None:
+            return True
+        status = os.stat(self.folder)
+        return (status.st_dev, status.st_ino) == self.identity
 
 
 _current: Run | None = None
 
 
-def begin(folder_name: str, cookiecutter: Mapping[str, Any] | None = None) -> Run:
-    """Called while cookiecutter renders the project folder's name (`cookiecutter`: the context's variables), just
-    before it creates the folder: the working directory is still the user's, and whether the folder exists tells
-    whether this run creates it."""
-    global _current
-    if _current is not None and not _current.finished:
-        finish()  # an earlier run in this process (batch mode, tests calling cookiecutter() in-process)
-    invocation_dir = Path.cwd()
-    folder = (invocation_dir / _output_dir(cookiecutter or {}) / folder_name).resolve()
-    _current = Run(invocation_dir=invocation_dir, folder=folder, created=not folder.exists())
-    if _rendering_without_hooks:
-        return _current  # batch mode cleans up after itself, and has parsed the answers for this run already
-    _clear_caches()  # what an earlier run read (a labels file since rewritten) is read again
-    if not _hooks_accepted():
-        # `--accept-hooks no`: no hook checks the answers, reports or finishes the run, but the files render with
-        # the answers. A bad answer is one line before any folder exists (not a traceback mid-render, leaving a
-        # folder), and nothing is installed in the process: cookiecutter only renders the code files.
-        from timm_hub_template.answers import error
-
-        problem = error(public_context(cookiecutter or {}), invocation_dir)
-        _current.finished = True
-        if problem:
-            raise SystemExit(f"Error: {problem}")
-        return _current
-    # The hooks report the run, and cookiecutter cleans up only after a failed hook: the guard covers the rest.
-    _install_guard(_current)
+def current() -> Run | None:
+    """The run cookiecutter is rendering the hooks of (None outside one)."""
     return _current
 
 
-def _hooks_accepted() -> bool:
-    """Whether the `generate_files` call rendering the folder's name runs the hooks (`--accept-hooks no` does not)."""
-    frame = _caller("cookiecutter.generate", "generate_files")
-    return True if frame is None else bool(frame.f_locals.get("accept_hooks", True))
+def hook_run() -> Run:
+    """The current run, while cookiecutter renders one of its hooks (which run in the project folder)."""
+    if _current is None:
+        raise _unsupported("the project folder (generate_files made no environment before the hooks)")
+    return _current
+
+
+def invocation_dir() -> Path:
+    """The folder the user ran cookiecutter (or batch mode) from: relative paths in the answers start there."""
+    return _current.invocation_dir if _current is not None else Path.cwd()
+
+
+def install_sigterm_handler() -> Any:
+    """SIGTERM raises `Interrupted` (a KeyboardInterrupt) in the main thread, so a run stops through the clean-up
+    Ctrl-C takes. Returns the handler it replaced, or None where it installed none (another thread; a handler the
+    program set itself stays)."""
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) != signal.SIG_DFL:
+        return None
+    return signal.signal(signal.SIGTERM, _terminate)
+
+
+def restore_sigterm_handler(previous: Any) -> None:
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) is _terminate:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def sigterm_interrupts():
+    """`install_sigterm_handler` for the block (batch mode's generations)."""
+    previous = install_sigterm_handler()
+    try:
+        yield
+    finally:
+        if previous is not None:
+            restore_sigterm_handler(previous)
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise Interrupted("terminated (SIGTERM)")
 
 
 def _output_dir(cookiecutter: Mapping[str, Any]) -> str:
     """The folder the project folder goes into: the context's `_output_dir` (set by `cookiecutter()` and batch mode),
-    else (cruft's own `generate_files` call) the `output_dir` cookiecutter is rendering the folder's name for."""
+    else (cruft's own `generate_files` call) the `output_dir` cookiecutter renders the project into."""
     if cookiecutter.get("_output_dir"):
         return str(cookiecutter["_output_dir"])
-    frame = _caller("cookiecutter.generate", "render_and_create_dir", having="output_dir")
+    frame = _caller("cookiecutter.generate", "generate_files", having="output_dir")
     if frame is not None:
         return str(frame.f_locals["output_dir"])
-    raise _unsupported("the output folder (generate.render_and_create_dir)")
+    raise _unsupported("the output folder (generate.generate_files)")
 
 
-_rendering_without_hooks = False  # batch mode's `render_without_hooks` is rendering
+TEMPLATE_DIR = Path(__file__).resolve().parent.parent  # the checkout this package belongs to, when it is one
+
+
+def _other_checkout(cookiecutter: Mapping[str, Any]) -> str:
+    """Empty when the template cookiecutter renders (the context's `_repo_dir`, which `cookiecutter()` and batch mode
+    set) is the checkout this package is part of; else the line that stops the run: the package's code and the
+    template's files would be of different versions. (`timm_hub_template_checkout` imports the package from the
+    template's folder; a `python -m cookiecutter` started in another checkout finds that one's first.)"""
+    repo_dir = cookiecutter.get("_repo_dir")
+    if not repo_dir or Path(repo_dir).resolve() == TEMPLATE_DIR:
+        return ""
+    from timm_hub_template import __version__
+
+    rendered = Path(repo_dir).resolve()
+    init = rendered / "timm_hub_template" / "__init__.py"
+    found = re.search(r'^__version__ = "([^"]+)"', init.read_text(), re.MULTILINE) if init.is_file() else None
+    return (
+        f"cookiecutter renders the template in {rendered} (timm_hub_template {found.group(1) if found else '?'}) "
+        f"with the timm_hub_template {__version__} of {TEMPLATE_DIR}: run cookiecutter in a new process, from a "
+        "folder outside that checkout"
+    )
+
+
+def _clear_caches() -> None:
+    """The caches keyed on the answers and on file paths: a later run reads its files again."""
+    from timm_hub_template import answers, digests
+
+    answers.clear_cache()
+    digests.clear_cache()
 
 
 @contextlib.contextmanager
@@ -314,124 +469,17 @@ def context_for(template_dir: Path, extra_context: dict[str, Any], output_dir: P
     return context
 
 
-def render_without_hooks(template_dir: Path, context: dict[str, Any], output_dir: Path) -> Path:
-    """cookiecutter's own rendering of the template's files, hooks left to the caller; returns the project folder."""
+def render_without_hooks(
+    template_dir: Path, context: dict[str, Any], output_dir: Path
+) -> tuple[Path, tuple[str, ...]]:
+    """cookiecutter's own rendering of the template's files, hooks left to the caller; returns the project folder
+    and the files rendered into it (relative POSIX paths)."""
     from cookiecutter.generate import generate_files
 
-    global _rendering_without_hooks
-    _rendering_without_hooks = True
-    try:
-        with _extension_importable(template_dir):
-            folder = Path(
-                generate_files(
-                    repo_dir=str(template_dir), context=context, output_dir=str(output_dir), accept_hooks=False
-                )
-            )
-    finally:
-        _rendering_without_hooks = False
-    if _current is not None and _current.folder == folder.resolve():
-        # The folder cookiecutter rendered (as its find_template finds it: the one whose name is Jinja).
-        [rendered_from] = [path for path in Path(template_dir).iterdir() if path.is_dir() and "{{" in path.name]
-        _current.rendered = rendered_names(rendered_from, context["cookiecutter"])
-    return folder
-
-
-def current() -> Run | None:
-    return _current
-
-
-def invocation_dir() -> Path:
-    """The folder the user ran cookiecutter (or batch mode) from: relative paths in the answers start there."""
-    return _current.invocation_dir if _current is not None else Path.cwd()
-
-
-def lock_folder(folder: Path, announce=None) -> None:
-    """Hold an exclusive lock on `folder` until this run ends; waits while another run holds it."""
-    run = _current
-    if run is None or run.lock is not None or run.folder != folder.resolve():
-        return
-    descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        if announce:
-            announce(f"Waiting for another run that is generating into {folder} ...")
-        fcntl.flock(descriptor, fcntl.LOCK_EX)
-    run.lock = descriptor
-    status = os.fstat(descriptor)
-    run.identity = (status.st_dev, status.st_ino)
-
-
-def release(run: Run) -> None:
-    if run.lock is not None:
-        os.close(run.lock)
-        run.lock = None
-
-
-def finish() -> None:
-    """The run reached a reported end (success, or a failure the hook reports, after which cookiecutter removes
-    the folder it created): nothing is left for the guard to clean up, and what the run installed in the process
-    (the SIGTERM handler, the exit guard, the lock, the caches keyed on its answers and files) is undone."""
-    run = _current
-    if run is None:
-        return
-    run.finished = True
-    release(run)
-    _remove_guard(run)
-    _clear_caches()
-
-
-def _clear_caches() -> None:
-    """The caches keyed on the answers and on file paths: a later run reads its files again."""
-    from timm_hub_template import answers, digests
-
-    answers.clear_cache()
-    digests.clear_cache()
-
-
-def _install_guard(run: Run) -> None:
-    """At exit, remove the folder `run` created if it did not finish; SIGTERM exits as Ctrl-C does (while the run
-    lasts: `_remove_guard` undoes both)."""
-    atexit.register(_clean_up_unfinished)
-    run.guarded = True
-    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
-        signal.signal(signal.SIGTERM, _terminate)
-        run.sigterm = True
-
-
-def _remove_guard(run: Run) -> None:
-    if run.guarded:
-        atexit.unregister(_clean_up_unfinished)
-        run.guarded = False
-    if run.sigterm:
-        run.sigterm = False
-        if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) is _terminate:
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-
-def _terminate(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt("terminated (SIGTERM)")  # cookiecutter's command line exits on it as on Ctrl-C
-
-
-def _clean_up_unfinished() -> None:
-    run = _current
-    if run is None or run.finished:
-        return
-    run.finished = True
-    # Before the lock, the folder is the empty one cookiecutter just made, or another run's (which holds the lock);
-    # after, it is the folder of the device and inode this run locked, not another one made at the same path since.
-    if (
-        run.created
-        and run.folder.is_dir()
-        and _same_folder(run)
-        and (run.lock is not None or not any(run.folder.iterdir()))
-    ):
-        shutil.rmtree(run.folder, ignore_errors=True)
-    release(run)
-
-
-def _same_folder(run: Run) -> bool:
-    if run.identity is None:
-        return True
-    status = os.stat(run.folder)
-    return (status.st_dev, status.st_ino) == run.identity
+    with _extension_importable(template_dir):
+        folder = Path(
+            generate_files(repo_dir=str(template_dir), context=context, output_dir=str(output_dir), accept_hooks=False)
+        )
+    # The folder cookiecutter rendered (as its find_template finds it: the one whose name is Jinja).
+    [rendered_from] = [path for path in Path(template_dir).iterdir() if path.is_dir() and "{{" in path.name]
+    return folder, rendered_names(rendered_from, context["cookiecutter"])

@@ -15,3 +15,8 @@ def first_line(error: BaseException, limit: int = 300) -> str:
 def printable(text: str) -> str:
     """`text` with control characters (terminal escapes, newlines) written as Python escapes: safe to print."""
     return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM during a run, raised like Ctrl-C's KeyboardInterrupt so the same clean-up runs (and, like it, not an
+    `Exception`: the libraries' `except Exception` retries must not swallow it)."""

@@ -1,15 +1,17 @@
 """One repository from a rendered folder: export, verify, publish, and say what happened.
 
-`generate(project_dir, answers)` is the one path from a folder cookiecutter rendered to a finished repository; the
-post-generation hook (through `hook_outcome`, in cookiecutter's process) and batch mode both call it. It exports
+`complete(project_dir, answers)` is the one path from a folder cookiecutter rendered to a finished repository; the
+post-generation hook (through `jinja_extension.complete_generation`, in cookiecutter's process) and batch mode both
+call it. It exports
 the weights and Hub files, proves the folder loads like timm, then makes the initial commit and the opt-in push,
 only when the run was asked for by cookiecutter (its command line or Python API), `cruft create` or batch mode
 (never in the scratch folders of `cruft update` and `cruft diff`). A publishing step that cannot happen is a
 warning: a failing hook would make cookiecutter delete the complete folder. What is committed and pushed is exactly
 the files the run wrote, as it wrote them (`run_files.RunFiles`).
 
-Until the verification has passed, the folder holds `GENERATION_INCOMPLETE.txt` (written by the pre-generation
-hook, or here): an interrupted run (Ctrl-C, SIGTERM) leaves no folder when it created it, else one that says so.
+Until the verification has passed, the folder holds `GENERATION_INCOMPLETE.txt` (`mark_incomplete`, before anything
+is rendered into it): an interrupted run (Ctrl-C, SIGTERM) leaves no folder when it created it, else one that says
+so.
 """
 
 from __future__ import annotations
@@ -18,8 +20,6 @@ import contextlib
 import functools
 import gc
 import os
-import signal
-import threading
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,9 +46,14 @@ INCOMPLETE_MARKER = Marker(
 )
 
 
-class Interrupted(KeyboardInterrupt):
-    """SIGTERM during a generation, raised like Ctrl-C's KeyboardInterrupt so the same cleanup runs (and, like it,
-    not an `Exception`: the libraries' `except Exception` retries must not swallow it)."""
+def mark_incomplete(folder: Path) -> None:
+    """Write the marker that says `folder` is not finished (a new file: a link at its path is removed first), before
+    anything is generated into it; `complete` removes it once the folder is verified."""
+    from timm_hub_template import run_files
+
+    marker = folder / INCOMPLETE_MARKER.name
+    run_files.replace_link(marker)
+    marker.write_text(INCOMPLETE_MARKER.text)
 
 
 @dataclass
@@ -107,7 +112,7 @@ class Summary:
         return lines
 
 
-def generate(
+def complete(
     project_dir: Path,
     answers: Answers,
     scratch: bool = False,
@@ -129,17 +134,14 @@ def generate(
     from timm_hub_template.verify import verify_folder
 
     project_dir = Path(project_dir).resolve()
-    marker = project_dir / INCOMPLETE_MARKER.name
-    run_files.replace_link(marker)
-    marker.write_text(INCOMPLETE_MARKER.text)
     answers, push_problem = (answers, "") if scratch else publish.with_hub_owner(answers)
-    with quiet_progress_bars(), sigterm_raises():
+    with quiet_progress_bars():
         written: dict[str, str | None] = dict.fromkeys(rendered)
         reference = export(project_dir, answers, written, step)
         ours = run_files.RunFiles.record(project_dir, written)  # what the run wrote, as it wrote it
         notes = [] if notes is None else notes
         verified = verify_folder(project_dir, answers, reference, notes, step)
-        marker.unlink()
+        (project_dir / INCOMPLETE_MARKER.name).unlink(missing_ok=True)
         if scratch:
             return Summary(project_dir, verified, publish.Published(repo_id=answers.repo_id), answers, tuple(notes))
         files, foreign = ours.published()
@@ -151,7 +153,7 @@ def generate(
             step(f"Publishing: {' and '.join(action for action, asked in actions if asked)}")
         try:
             published = publish.publish_folder(project_dir, answers, push_problem, foreign, files, ours.digests(files))
-        except (KeyboardInterrupt, Interrupted):
+        except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (errors.Interrupted)
             published = publish.Published(repo_id=answers.repo_id, left_out=foreign)
             say(
                 "Warning: interrupted while publishing; the folder is complete and verified: "
@@ -159,23 +161,6 @@ def generate(
                 error=True,
             )
         return Summary(project_dir, verified, published, answers, tuple(notes))
-
-
-@contextlib.contextmanager
-def sigterm_raises():
-    """SIGTERM raises `Interrupted` (in the main thread), so an export stops through the cleanup Ctrl-C takes."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum, frame):
-        raise Interrupted("terminated (SIGTERM)")
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 @contextlib.contextmanager
@@ -202,22 +187,24 @@ def quiet_progress_bars():
 
 
 def hook_outcome(
-    context: dict[str, Any], project_dir: Path, scratch: bool = False, base_dir: Path | None = None
+    context: dict[str, Any],
+    project_dir: Path,
+    invocation_dir: Path,
+    rendered: tuple[str, ...] = (),
+    scratch: bool = False,
 ) -> str:
     """The post-generation hook's work, run while cookiecutter renders the hook: "" after printing the summary,
-    else the one line the hook reports (cookiecutter then removes the folder it created). `scratch`: the run was
-    not asked to publish (`cookiecutter_run.asked_to_publish`)."""
+    else the one line the hook reports (cookiecutter then removes the folder it created). `invocation_dir`: where
+    the user ran cookiecutter; `rendered`: the files cookiecutter rendered; `scratch`: the run was not asked to
+    publish (`cookiecutter_run.asked_to_publish`)."""
     from timm_hub_template import answers as parsing
-    from timm_hub_template import cookiecutter_run
 
-    run = cookiecutter_run.current()
-    rendered = run.rendered if run is not None and run.folder == Path(project_dir).resolve() else ()
     try:
-        answers = parsing.parse(context, base_dir)
-        summary = generate(project_dir, answers, scratch, rendered, step=say)
+        answers = parsing.parse(context, invocation_dir)
+        summary = complete(project_dir, answers, scratch, rendered, step=say)
     except (ExportError, parsing.AnswerError) as error:
         return printable(str(error))
-    except (KeyboardInterrupt, Interrupted) as error:
+    except KeyboardInterrupt as error:  # Ctrl-C, or SIGTERM (errors.Interrupted)
         return f"interrupted ({type(error).__name__}): the folder was not finished"
     except Exception as error:  # noqa: BLE001 - any failure is reported as one line (traceback on request)
         if os.environ.get("TIMM_HUB_TEMPLATE_DEBUG"):
@@ -226,13 +213,6 @@ def hook_outcome(
             f"{type(error).__name__} while exporting {context.get('architecture')}: {first_line(error)} "
             "(set TIMM_HUB_TEMPLATE_DEBUG=1 for the traceback)"
         )
-    finally:
-        command_line = cookiecutter_run.command_line()
-        cookiecutter_run.finish()
-        if command_line:
-            # cookiecutter's process ends soon after the hook: whatever is frozen, garbage included, goes with it
-            # (a Python program calling cookiecutter() goes on: its objects are left to its collector).
-            freeze_long_lived_objects()
     # The folder is verified (and published as asked): from here on nothing may fail the hook.
     try:
         say(summary.text())

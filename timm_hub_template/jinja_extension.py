@@ -6,14 +6,14 @@ Filters:
 - `pyliteral`: the same, with lists as tuples, for default argument values;
 - `module_name`, `class_prefix`, `repo_name`: derived defaults;
 - `answers`: the typed `Answers` of the variables (parsed once per run; imports timm on first use only);
-- `validation_error`: the one line the pre-generation hook reports ("" when the answers parse), and
-  `answer_warnings`: the lines it prints as warnings;
+- `prepare_generation` (acts: the pre-generation hook's lock, check and marker) returns the one line the hook
+  reports ("" when the answers parse), and `answer_warnings` the lines it prints as warnings;
 - `import_block`: the sorted import statements of a generated modeling file;
 - `config_args_doc`: the `Args:` section of the config class's docstring (`field_docs`).
 
-Globals: `project_folder` (a safe output folder, which starts the run's bookkeeping in `cookiecutter_run`) and
-`incomplete_marker` (for the hooks). The
-`generate_repository` filter runs the post-generation work while cookiecutter renders that hook.
+`complete_generation` (acts) runs the post-generation work while cookiecutter renders that hook. Loading the
+extension with each Jinja environment cookiecutter makes tells `cookiecutter_run` where the run is
+(`environment_made`: the run begins as cookiecutter starts rendering the project folder).
 
 Loading the extension also keeps cookiecutter's traceback out of a refused run: the hook has said what is wrong in
 one line, and cookiecutter still reports "Hook script failed".
@@ -24,12 +24,10 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, pass_context
+from jinja2 import Environment
 from jinja2.ext import Extension
-from jinja2.runtime import Context
 
 from timm_hub_template import cookiecutter_run, names
 from timm_hub_template.errors import printable
@@ -113,19 +111,27 @@ def timm_pretrained_cfg(answers: Any) -> dict[str, Any]:
     return pretrained_cfg(answers)
 
 
-def generate_repository(cookiecutter: dict[str, Any]) -> str:
+def complete_generation(cookiecutter: dict[str, Any]) -> str:
     """Export, verify and publish the folder cookiecutter rendered, in cookiecutter's own process (torch, timm and
-    transformers are imported once per run); the post-generation hook reports the one-line error ("" on success)."""
-    from timm_hub_template.generate import hook_outcome
+    transformers are imported once per run), then finish the run; returns the one line the post-generation hook
+    reports ("" on success)."""
+    from timm_hub_template.generate import freeze_long_lived_objects, hook_outcome
 
     try:
-        project_dir = cookiecutter_run.hook_working_directory()
+        run = cookiecutter_run.hook_run()
     except cookiecutter_run.CookiecutterChanged as problem:
         return str(problem)
     scratch = not cookiecutter_run.asked_to_publish()  # cruft update/diff: never committed or pushed
-    return hook_outcome(
-        cookiecutter_run.public_context(cookiecutter), project_dir, scratch, cookiecutter_run.invocation_dir()
-    )
+    try:
+        context = cookiecutter_run.public_context(cookiecutter)
+        return hook_outcome(context, run.folder, run.invocation_dir, run.rendered, scratch)
+    finally:
+        command_line = cookiecutter_run.command_line()
+        run.finish()
+        if command_line:
+            # cookiecutter's process ends soon after the hook: whatever is frozen, garbage included, goes with it
+            # (a Python program calling cookiecutter() goes on: its objects are left to its collector).
+            freeze_long_lived_objects()
 
 
 def image_mode(channels: int) -> str:
@@ -135,32 +141,31 @@ def image_mode(channels: int) -> str:
     return IMAGE_MODES[channels]
 
 
-def validation_error(cookiecutter: dict[str, Any]) -> str:
-    """The pre-generation hook's check, while cookiecutter renders it: the problems with the variables as one line
-    ("" when they parse). The project folder is locked for this run first (another run into it is waited for), and
-    a folder this run created says it is incomplete from the start. `cookiecutter`: the context as cookiecutter
-    holds it (`__` keys and all: the names of the files it renders use them)."""
+def prepare_generation(cookiecutter: dict[str, Any]) -> str:
+    """The pre-generation hook's work, while cookiecutter renders it: lock the project folder for this run (another
+    run into it is waited for), check the answers, and, when they pass, prepare the folder (no link where the run
+    writes) and mark it incomplete until the post-generation hook has verified it. Returns the problems with the
+    variables as one line ("" when they parse): the run then ends, and cookiecutter removes the folder it created.
+    `cookiecutter`: the context as cookiecutter holds it (`__` keys and all: the names of the files it renders use
+    them)."""
     from timm_hub_template.answers import error
-    from timm_hub_template.generate import INCOMPLETE_MARKER
+    from timm_hub_template.generate import mark_incomplete
 
     try:
-        folder = cookiecutter_run.hook_working_directory()
-    except cookiecutter_run.CookiecutterChanged as problem:
-        return str(problem)
-    run = cookiecutter_run.current()
-    cookiecutter_run.lock_folder(folder, announce=lambda line: print(line, file=sys.stderr, flush=True))
-    if run is not None and run.created and run.folder == folder and folder.name != INVALID_FOLDER:
-        (folder / INCOMPLETE_MARKER.name).write_text(INCOMPLETE_MARKER.text)
-    problem = error(cookiecutter_run.public_context(cookiecutter), cookiecutter_run.invocation_dir())
-    if problem:
-        cookiecutter_run.finish()  # cookiecutter removes the folder it created once the hook reports the problem
-        return problem
-    try:
-        cookiecutter_run.prepare_folder(cookiecutter)  # no link where the run writes; the names cookiecutter renders
+        run = cookiecutter_run.hook_run()
     except cookiecutter_run.CookiecutterChanged as changed:
-        cookiecutter_run.finish()
         return str(changed)
-    return ""
+    run.lock_folder(announce=lambda line: print(line, file=sys.stderr, flush=True))
+    problem = error(cookiecutter_run.public_context(cookiecutter), run.invocation_dir)
+    if not problem:
+        try:
+            run.prepare(cookiecutter)
+            mark_incomplete(run.folder)
+        except cookiecutter_run.CookiecutterChanged as changed:
+            problem = str(changed)
+    if problem:
+        run.finish()  # cookiecutter removes the folder it created once the hook reports the problem
+    return problem
 
 
 def answer_warnings(context: dict[str, Any]) -> tuple[str, ...]:
@@ -206,58 +211,6 @@ def weights_kind(weights: str, architecture: str) -> str:
         raise refused(problem) from None
 
 
-@pass_context
-def project_folder(context: Context, repo_name: str) -> str:
-    """The folder cookiecutter creates: `repo_name`, or a placeholder inside the output folder when `repo_name`
-    is not a safe folder name (`../x`, `a/b`, empty). The pre-generation hook then refuses the name, and
-    cookiecutter removes the placeholder: an unsafe name never becomes a path. The same when packages are missing,
-    which the hook reports."""
-    from timm_hub_template import dependencies
-    from timm_hub_template.answers import repo_name_error
-
-    mismatch = _other_checkout(context.get("cookiecutter") or {})
-    if mismatch:
-        raise SystemExit(f"Error: {mismatch}")  # before any folder exists: one line, no traceback
-    # Without the template's packages the pre-generation hook stops the run with the line that names them.
-    folder = INVALID_FOLDER if dependencies.missing() or repo_name_error(repo_name) else repo_name
-    try:
-        cookiecutter_run.begin(folder, context.get("cookiecutter"))
-    except cookiecutter_run.CookiecutterChanged as problem:
-        raise SystemExit(f"Error: {problem}") from None  # before any folder exists: one line, no traceback
-    return folder
-
-
-INVALID_FOLDER = ".timm-hub-template-invalid-repo-name"
-TEMPLATE_DIR = Path(__file__).resolve().parent.parent  # the checkout this package belongs to, when it is one
-
-
-def _other_checkout(cookiecutter: dict[str, Any]) -> str:
-    """Empty when the template cookiecutter renders (the context's `_repo_dir`, which `cookiecutter()` and batch mode
-    set) is the checkout this package is part of; else the line that stops the run: the package's code and the
-    template's files would be of different versions. (`timm_hub_template_checkout` imports the package from the
-    template's folder; a `python -m cookiecutter` started in another checkout finds that one's first.)"""
-    repo_dir = cookiecutter.get("_repo_dir")
-    if not repo_dir or Path(repo_dir).resolve() == TEMPLATE_DIR:
-        return ""
-    from timm_hub_template import __version__
-
-    rendered = Path(repo_dir).resolve()
-    init = rendered / "timm_hub_template" / "__init__.py"
-    found = re.search(r'^__version__ = "([^"]+)"', init.read_text(), re.MULTILINE) if init.is_file() else None
-    return (
-        f"cookiecutter renders the template in {rendered} (timm_hub_template {found.group(1) if found else '?'}) "
-        f"with the timm_hub_template {__version__} of {TEMPLATE_DIR}: run cookiecutter in a new process, from a "
-        "folder outside that checkout"
-    )
-
-
-def incomplete_marker():
-    """The file that says a folder is not finished (written by the pre-generation hook, removed once verified)."""
-    from timm_hub_template.generate import INCOMPLETE_MARKER
-
-    return INCOMPLETE_MARKER
-
-
 class _WithoutHookTraceback(logging.Filter):
     """cookiecutter logs a failed hook with `logger.exception`; our hooks have printed the cause in one line."""
 
@@ -277,16 +230,14 @@ class TimmHubExtension(Extension):
         if absent:
             raise refused(dependencies.install_hint(absent))
         try:
-            cookiecutter_run.take_given_variables()
-        except cookiecutter_run.UnknownVariables as problem:
+            cookiecutter_run.environment_made()  # the given variables while asking; the run as rendering begins
+        except (cookiecutter_run.UnknownVariables, cookiecutter_run.FolderRefused) as problem:
+            raise refused(problem) from None
+        except cookiecutter_run.CookiecutterChanged as problem:
             raise refused(problem) from None
         hooks_logger = logging.getLogger("cookiecutter.hooks")
         if not any(isinstance(f, _WithoutHookTraceback) for f in hooks_logger.filters):
             hooks_logger.addFilter(_WithoutHookTraceback())
-        environment.globals.update(
-            project_folder=project_folder,
-            incomplete_marker=incomplete_marker(),
-        )
         environment.filters.update(
             pyrepr=pyrepr,
             pyliteral=pyliteral,
@@ -295,13 +246,13 @@ class TimmHubExtension(Extension):
             class_prefix=names.class_prefix,
             repo_name=names.repo_name,
             answers=answers,
-            generate_repository=generate_repository,
+            complete_generation=complete_generation,
             image_mode=image_mode,
             import_block=import_block,
             config_args_doc=config_args_doc,
             head_pattern=head_pattern,
             timm_pretrained_cfg=timm_pretrained_cfg,
             public_context=cookiecutter_run.public_context,
-            validation_error=validation_error,
+            prepare_generation=prepare_generation,
             answer_warnings=answer_warnings,
         )

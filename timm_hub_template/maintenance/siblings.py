@@ -78,7 +78,7 @@ def render_code(architecture: str, output_dir: Path, names: dict[str, str] | Non
     from timm_hub_template import batch
 
     context = batch.render_context({"architecture": architecture, "weights": "random", **(names or {})}, output_dir)
-    return batch.render_files(context, output_dir)
+    return batch.render_files(context, output_dir)[0]
 
 
 def state_shapes(module: Any) -> dict[str, tuple[int, ...]]:
