@@ -210,10 +210,19 @@ PROGRAM = textwrap.dedent(
     from pathlib import Path
     from cookiecutter.main import cookiecutter
 
-    exit_callbacks = atexit._ncallbacks()  # before any run: a run's exit guard must not outlive it
-
     def guard_registered():
-        return atexit._ncallbacks() != exit_callbacks
+        # Whether the exit guard of any run still alive is registered with atexit (which would keep it alive).
+        import gc
+
+        from timm_hub_template.cookiecutter_run import Run
+
+        for run in [thing for thing in gc.get_objects() if isinstance(thing, Run)]:
+            registered = atexit._ncallbacks()
+            atexit.unregister(run._clean_up_unfinished)
+            if atexit._ncallbacks() != registered:
+                atexit.register(run._clean_up_unfinished)
+                return True
+        return False
 
     template, out = sys.argv[1], Path(sys.argv[2])
     labels = out / "labels.txt"
