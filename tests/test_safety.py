@@ -381,7 +381,7 @@ def test_accept_hooks_no_with_an_unsafe_repo_name_is_one_line_and_leaves_no_fold
         check=False,
     )
     assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr[-3000:]
-    assert "Error: repo_name '../evil' must be a single folder name" in result.stderr
+    assert "Error: repo_name '../evil' must be a single folder name" in result.stdout + result.stderr
     assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
     assert not (tmp_path / "evil").exists()
 

@@ -246,10 +246,13 @@ class Run:
         if _current is not None:
             _current.finish()  # an earlier run in this process that ended without its hooks (tests, programs)
         context = rendering["context"].get("cookiecutter", {})
-        problem = _other_checkout(context) or repo_name_error(str(context.get("repo_name", "")))
+        invocation_dir = Path.cwd()
+        problem = _other_checkout(context)
+        if not problem and repo_name_error(str(context.get("repo_name", ""))):
+            # Said with the other answers' problems, as the pre-generation hook would list them.
+            problem = error(public_context(context), invocation_dir) or repo_name_error(str(context["repo_name"]))
         if problem:
             raise FolderRefused(problem)
-        invocation_dir = Path.cwd()
         folder = (invocation_dir / _output_dir(context) / str(context["repo_name"])).resolve()
         run = cls(invocation_dir=invocation_dir, folder=folder, created=not folder.exists())
         if not rendering.get("accept_hooks", True):
