@@ -90,8 +90,8 @@ def maintenance(*arguments: str, cwd: Path) -> subprocess.CompletedProcess:
 def test_one_command_line_runs_every_maintenance_tool(tmp_path):
     listed = maintenance("--help", cwd=tmp_path)
     assert listed.returncode == 0
-    assert "{sweep,siblings,onnx-sweep,classes,timm-history,locks}" in listed.stdout
-    for tool in ("sweep", "siblings", "onnx-sweep", "classes", "timm-history", "locks"):
+    assert "{sweep,siblings,onnx-sweep,classes,timm-history,locks,render}" in listed.stdout
+    for tool in ("sweep", "siblings", "onnx-sweep", "classes", "timm-history", "locks", "render"):
         assert maintenance(tool, "--help", cwd=tmp_path).returncode == 0, tool
     # The generating command line no longer offers them.
     old = subprocess.run(

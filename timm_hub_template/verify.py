@@ -261,7 +261,11 @@ def verify_timm_wrapper(
 
 
 def realign(model: Any) -> int:
-    """Copy the CPU tensors of `model` that sit at addresses not aligned to 64 bytes; returns how many."""
+    """Copy the CPU tensors of `model` that sit at addresses not aligned to 64 bytes; returns how many.
+
+    The generated `from_pretrained` does the same to the models it loads. This copy is for Transformers' TimmWrapper,
+    which does not: the generated code cannot import it (it runs without this package), and the check of TimmWrapper
+    does not run the repository's code (loading without it is what that check verifies)."""
     tensors = [tensor for tensor in [*model.parameters(), *model.buffers()] if tensor.device.type == "cpu"]
     unaligned = [tensor for tensor in tensors if tensor.data_ptr() % 64]
     for tensor in unaligned:

@@ -2,12 +2,13 @@
 {%- set spec = answers.spec -%}
 {%- set prefix = cookiecutter.__class_prefix -%}
 {%- set config_class = prefix ~ "Config" -%}
-"""Transformers models for timm's `{{ spec.model_class if spec.explicit else spec.name }}`{{ " class" if spec.explicit }}.
-{%- if spec.explicit %}
+{%- if spec.explicit -%}
+"""Transformers models for timm's `{{ spec.model_class }}` class.
 
 `build_timm_model` constructs timm's `{{ spec.model_class }}` from the fields of
 `{{ config_class }}`: edit a field to build another model of the class.
-{%- else %}
+{%- else -%}
+"""Transformers models for timm's `{{ spec.name }}`.
 
 `build_timm_model` creates the model by name with `timm.create_model`, like
 Transformers' TimmWrapper does, because a config cannot hold what timm passes to
@@ -15,7 +16,7 @@ Transformers' TimmWrapper does, because a config cannot hold what timm passes to
 {%- endif %}
 """
 
-{{ spec.imports | import_block(["torch", "transformers:PreTrainedModel", "transformers.integrations:is_deepspeed_zero3_enabled", "transformers.modeling_outputs:BaseModelOutputWithPooling"] + (["transformers.modeling_outputs:ImageClassifierOutput"] if spec.pools else []) + (["transformers.modeling_outputs:BackboneOutput"] if spec.stage_names else []) + ([] if spec.explicit else ["timm"]) + (["typing:ClassVar"] if spec.classifier else [])) }}
+{{ spec.imports | import_block(spec.code_imports) }}
 
 from .configuration_{{ cookiecutter.__module_name }} import {{ config_class }}
 {%- if spec.stage_names %}

@@ -100,6 +100,22 @@ class ArchitectureSpec:
         return any(field.kind is not Kind.PLAIN for field in self.fields)
 
     @property
+    def code_imports(self) -> tuple[str, ...]:
+        """What the modeling file's own code imports besides the timm objects of `imports`, as `import_block`
+        takes it (`"module"` or `"module:name"`): torch, Transformers' classes of the models it defines, and timm
+        itself for the fallback, which creates the model by name."""
+        return (
+            "torch",
+            "transformers:PreTrainedModel",
+            "transformers.integrations:is_deepspeed_zero3_enabled",
+            "transformers.modeling_outputs:BaseModelOutputWithPooling",
+            *(["transformers.modeling_outputs:ImageClassifierOutput"] if self.pools else []),
+            *(["transformers.modeling_outputs:BackboneOutput"] if self.stage_names else []),
+            *([] if self.explicit else ["timm"]),
+            *(["typing:ClassVar"] if self.classifier else []),  # the type of the head's keys to ignore
+        )
+
+    @property
     def config_values(self) -> dict[str, Any]:
         """The config.json values of the explicit fields: what makes this architecture from any of its class."""
         values = {field.name: field.value for field in self.fields}

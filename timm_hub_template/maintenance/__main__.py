@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from timm_hub_template.maintenance import class_table, locks, onnx_sweep, siblings, sweep, timm_history
+from timm_hub_template.maintenance import class_table, locks, onnx_sweep, render, siblings, sweep, timm_history
 
 TOOLS = {
     "sweep": sweep,
@@ -14,6 +14,7 @@ TOOLS = {
     "classes": class_table,
     "timm-history": timm_history,
     "locks": locks,
+    "render": render,
 }
 
 
