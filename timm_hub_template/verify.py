@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from timm_hub_template import weights
-from timm_hub_template.answers import IMAGE_MODES
+from timm_hub_template.data_config import IMAGE_MODES
 from timm_hub_template.errors import ExportError
 from timm_hub_template.meta_build import meta_initialisation_skipped, on_meta_device
 
