@@ -115,7 +115,7 @@ def library_versions() -> dict[str, str]:
     return {package: version(package) for package in ("timm", "transformers", "torch", "huggingface_hub")}
 
 
-def check_structure(project_dir: Path, answers: Answers) -> None:
+def compare_keys_and_shapes(project_dir: Path, answers: Answers) -> None:
     """Compare the generated model with timm's on the meta device only: same keys, same shapes, no weights."""
     import timm
 
