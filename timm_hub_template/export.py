@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from timm_hub_template import __version__, card, onnx_export, run_files, safetensors_stream, stats, weights
 from timm_hub_template.formatting import format_python_files
 from timm_hub_template.meta_build import on_meta_device
-from timm_hub_template.verify import Reference, run_reference
+from timm_hub_template.reference import Reference, run_reference
 
 if TYPE_CHECKING:
     from timm_hub_template.answers import Answers
