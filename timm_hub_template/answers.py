@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from timm_hub_template import checkpoints, dependencies, digests
 from timm_hub_template.data_config import checked_overrides, resolve_data_config
-from timm_hub_template.errors import AnswerError, printable
+from timm_hub_template.errors import AnswerError, first_line, printable
 from timm_hub_template.labels import class_map_labels, imagenet_labels, read_labels
 from timm_hub_template.model_args import check_model_args, pretrained_only_defaults
 from timm_hub_template.user_input import json_object, resolve_user_path
@@ -111,8 +111,6 @@ def error(context: dict[str, Any], invocation_dir: Path | None = None) -> str:
     except AnswerError as problem:
         return printable(str(problem))
     except Exception as problem:  # noqa: BLE001 - any input the checks did not foresee is still one line
-        from timm_hub_template.errors import first_line
-
         return printable(f"the answers could not be read: {type(problem).__name__}: {first_line(problem)}")
     return ""
 
@@ -218,8 +216,6 @@ def _parse_weights_and_model(
     try:
         spec = _inspect(architecture, num_classes, json.dumps(model_args, sort_keys=True))
     except Exception as problem:  # timm's constructors raise anything for bad arguments
-        from timm_hub_template.errors import first_line
-
         raise AnswerError(
             f"timm.create_model({architecture!r}, **model_args) fails with model_args {json.dumps(model_args)}: "
             f"{type(problem).__name__}: {first_line(problem)}"
