@@ -13,8 +13,8 @@ import torch
 from transformers import AutoConfig, AutoModelForImageClassification
 
 from timm_hub_template import batch
-from timm_hub_template.generator_fields import record_generator_calls
 from timm_hub_template.introspection import Kind, capture_constructor_calls, class_architectures, inspect_architecture
+from timm_hub_template.introspection.generator_fields import record_generator_calls
 
 # (generated architecture, timm sibling, the config.json values edited to build it)
 EDITS = [

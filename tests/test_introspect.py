@@ -208,13 +208,3 @@ def test_a_string_that_is_also_a_component_key_is_not_written_ambiguously():
     kwargs["blocks"] = [{"kind": "basic", "depth": 2}]
     fields = _fields(NamesItsActivation, kwargs, ConfigEncoder(info.keys, info.reserved), info)
     assert [(f.name, f.value) for f in fields] == [("blocks", [{"kind": "basic", "depth": 2}]), ("act_layer", "ReLU")]
-
-
-def test_the_old_import_path_still_offers_the_introspection():
-    """`timm_hub_template.introspect` (the module before the split into `timm_hub_template.introspection`)."""
-    import timm_hub_template.introspect as old
-    import timm_hub_template.introspection as package
-
-    assert old.__all__ == package.__all__
-    assert all(getattr(old, name) is getattr(package, name) for name in package.__all__)
-    assert old.inspect_architecture("resnet10t").model_class == "ResNet"

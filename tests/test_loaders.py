@@ -160,7 +160,8 @@ def test_verification_names_each_loader_that_differs(folder, tmp_path, edit, fai
     import shutil
 
     from timm_hub_template import batch, weights
-    from timm_hub_template.verify import LoaderError, run_reference, verify_folder
+    from timm_hub_template.reference import run_reference
+    from timm_hub_template.verify import LoaderError, verify_folder
 
     broken = tmp_path / "broken"
     shutil.copytree(folder, broken)

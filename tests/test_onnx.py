@@ -24,6 +24,7 @@ from transformers.models.clip.image_processing_pil_clip import CLIPImageProcesso
 
 from timm_hub_template import answers as parsing
 from timm_hub_template import dependencies
+from timm_hub_template.data_config import DATA_CONFIG_KEYS
 from timm_hub_template.processor_fields import exact_standard_fields, standard_fields
 from timm_hub_template.verify import sample_image
 
@@ -173,7 +174,7 @@ def test_standard_processor_from_the_saved_fields_gives_timm_pixels(classifier):
     3 mod 4), and otherwise timm's exact pixels."""
     saved = json.loads((classifier / "onnx" / "preprocessor_config.json").read_text())
     pretrained_cfg = json.loads((classifier / "config.json").read_text())["pretrained_cfg"]
-    config = {key: pretrained_cfg[key] for key in parsing.DATA_CONFIG_KEYS}
+    config = {key: pretrained_cfg[key] for key in DATA_CONFIG_KEYS}
     config["input_size"] = tuple(pretrained_cfg["input_size"])
     image = sample_image(3)
     processor = AutoImageProcessor.from_pretrained(classifier, trust_remote_code=True)

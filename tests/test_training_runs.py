@@ -193,7 +193,8 @@ def test_the_verification_holds_the_processor_to_the_runs_preprocessing(tagged_r
 
     from timm_hub_template.answers import parse
     from timm_hub_template.errors import ExportError
-    from timm_hub_template.verify import run_reference, verify_folder
+    from timm_hub_template.reference import run_reference
+    from timm_hub_template.verify import verify_folder
     from timm_hub_template.weights import load_reference
 
     root, _, checkpoint, folder, _ = tagged_run

@@ -352,7 +352,8 @@ def test_labels_are_checked_in_linear_time():
     """300,000 labels (with one repeat at the end) are checked within seconds; the former pairwise count took minutes.
     A bound on liveness, not a speed target: a quadratic check does not finish within the timeout."""
     code = (
-        "from timm_hub_template.answers import _check_names, AnswerError\n"
+        "from timm_hub_template.errors import AnswerError\n"
+        "from timm_hub_template.labels import _check_names\n"
         "names = tuple(f'class {i}' for i in range(300_000)) + ('class 7',)\n"
         "try:\n    _check_names(names, 'labels')\nexcept AnswerError as e:\n    print(e)\n"
     )

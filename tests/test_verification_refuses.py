@@ -16,7 +16,8 @@ from safetensors.torch import load_file, save_file
 
 from timm_hub_template import batch
 from timm_hub_template.errors import ExportError
-from timm_hub_template.verify import LoaderError, Reference, verify_folder
+from timm_hub_template.reference import Reference
+from timm_hub_template.verify import LoaderError, verify_folder
 
 ARCHITECTURE = "mobilenetv3_small_050"
 HEAD = "classifier.weight"

@@ -4,13 +4,13 @@
 says what to do. Everything after it (the templates, the export, the card, publishing) takes `Answers`, never the
 raw variables. Parsing reads what a timm training checkpoint says about its model (`args` saved by timm's
 `train.py`) and builds the architecture on the meta device, so the answers are complete and consistent before
-anything is written: model arguments known to the constructor, a label count that fits the head, a data config
-for the input the model takes.
+anything is written: model arguments known to the constructor (`model_args`), class names from the answer or the
+checkpoint's class map (`labels`) and a label count that fits the head, a data config for the input the model
+takes (`data_config`).
 """
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import difflib
 import functools
@@ -22,8 +22,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from timm_hub_template import checkpoints, dependencies, digests
-from timm_hub_template.errors import printable
-from timm_hub_template.meta_build import on_meta_device
+from timm_hub_template.data_config import checked_overrides, resolve_data_config
+from timm_hub_template.errors import AnswerError, first_line, printable
+from timm_hub_template.labels import class_map_labels, imagenet_labels, read_labels
+from timm_hub_template.model_args import check_model_args, pretrained_only_defaults
+from timm_hub_template.user_input import json_object, resolve_user_path
 
 if TYPE_CHECKING:
     from timm_hub_template.introspection import ArchitectureSpec
@@ -33,27 +36,8 @@ YES = {"yes", "y", "true", "1", "on"}
 NO = {"no", "n", "false", "0", "off"}
 # Names Windows cannot use for a folder; a repo must clone everywhere.
 RESERVED_FOLDER_NAMES = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}
-# timm's data config keys (timm.data.resolve_data_config) that the `data_config` variable may set.
-DATA_CONFIG_KEYS = ("input_size", "interpolation", "mean", "std", "crop_pct", "crop_mode")
-INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "box", "hamming", "lanczos")
-CROP_MODES = ("center", "squash", "border")
 # The dtypes weights can be published in (torch names, as config.json's `dtype` writes them).
 DTYPES = ("float32", "bfloat16", "float16")
-# The PIL mode of images with this many channels: the image processor converts its inputs to it.
-IMAGE_MODES = {1: "L", 3: "RGB", 4: "RGBA"}
-# Arguments of timm.create_model that are not the architecture's: the template sets them itself.
-NOT_MODEL_ARGS = {
-    "num_classes": "use the num_labels or labels variable",
-    "pretrained": "use the weights variable",
-    "pretrained_cfg": "use the architecture's pretrained tag",
-    "pretrained_cfg_overlay": "use the data_config variable",
-    "checkpoint_path": "use the weights variable",
-    "features_only": "the repository always has the features model and, where timm has feature_info, a backbone",
-}
-
-
-class AnswerError(ValueError):
-    """An answer the template cannot use, with one line saying what to do."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,7 +51,7 @@ class Answers:
     labels: tuple[str, ...]  # class names in index order; () leaves Transformers' LABEL_<i>
     labels_source: str  # where the names came from, for the card and the summary ("" for none and ImageNet's own)
     model_args: dict[str, Any]  # keyword arguments of timm.create_model, as JSON
-    data_config: dict[str, Any]  # the image processor's timm data config (every key of DATA_CONFIG_KEYS)
+    data_config: dict[str, Any]  # the image processor's timm data config (every key of data_config.DATA_CONFIG_KEYS)
     data_config_source: str  # what changed it from the architecture's pretrained config, for the card ("": nothing)
     dtype: str  # of the published weights: one of DTYPES
     dtype_source: str  # why that dtype, for the card: "" (asked for), "the checkpoint's", "the default"
@@ -119,25 +103,24 @@ def _inspect(architecture: str, num_classes: int | None, model_args_json: str) -
     return inspect_architecture(architecture, num_classes, model_args_json)
 
 
-def error(context: dict[str, Any], base_dir: Path | None = None) -> str:
+def error(context: dict[str, Any], invocation_dir: Path | None = None) -> str:
     """The first problem with the variables, as one line; "" when they parse. Nothing else escapes: an
     unexpected failure while parsing is reported as one line too."""
     try:
-        parse(context, base_dir)
+        parse(context, invocation_dir)
     except AnswerError as problem:
         return printable(str(problem))
     except Exception as problem:  # noqa: BLE001 - any input the checks did not foresee is still one line
-        from timm_hub_template.errors import first_line
-
         return printable(f"the answers could not be read: {type(problem).__name__}: {first_line(problem)}")
     return ""
 
 
-def parse(context: dict[str, Any], base_dir: Path | None = None) -> Answers:
+def parse(context: dict[str, Any], invocation_dir: Path | None = None) -> Answers:
     """`Answers` from cookiecutter's variables (parsed once per run for the same variables); relative paths
-    are resolved against `base_dir`, the folder the user ran the template from (default: the working directory)."""
+    are resolved against `invocation_dir`, the folder the user ran the template from (default: the working
+    directory)."""
     frozen = json.dumps({key: str(value) for key, value in context.items()}, sort_keys=True)
-    return _parse(frozen, str((base_dir or Path.cwd()).resolve()))
+    return _parse(frozen, str((invocation_dir or Path.cwd()).resolve()))
 
 
 def clear_cache() -> None:
@@ -147,13 +130,13 @@ def clear_cache() -> None:
 
 
 @functools.lru_cache(maxsize=32)
-def _parse(frozen_context: str, base_dir: str) -> Answers:
+def _parse(frozen_context: str, invocation_folder: str) -> Answers:
     context = json.loads(frozen_context)
-    base = Path(base_dir)
+    invocation_dir = Path(invocation_folder)
     missing = dependencies.missing()
     if missing:
         raise AnswerError(dependencies.install_hint(missing))
-    weights_file = resolve_user_path(context.get("weights", "").strip(), base)
+    weights_file = resolve_user_path(context.get("weights", "").strip(), invocation_dir)
     if checkpoints.has_supported_suffix(weights_file) and weights_file.is_file():
         digests.start(weights_file)  # the card's SHA-256, hashed on another core while timm is imported
     # The answers that do not depend on one another are all checked, and all their problems said together.
@@ -182,7 +165,9 @@ def _parse(frozen_context: str, base_dir: str) -> Answers:
     if absent_for_onnx:
         problems.append(dependencies.onnx_install_hint(absent_for_onnx))
     try:
-        answers = _parse_weights_and_model(context, base, flags, hub_owner, license_id, description, push_timeout)
+        answers = _parse_weights_and_model(
+            context, invocation_dir, flags, hub_owner, license_id, description, push_timeout
+        )
     except AnswerError as problem:
         problems.append(str(problem))
     if len(problems) > 1:
@@ -194,7 +179,7 @@ def _parse(frozen_context: str, base_dir: str) -> Answers:
 
 def _parse_weights_and_model(
     context: dict[str, str],
-    base: Path,
+    invocation_dir: Path,
     flags: dict[str, bool],
     hub_owner: str,
     license_id: str,
@@ -205,22 +190,22 @@ def _parse_weights_and_model(
     architecture = checked_architecture(context.get("architecture", ""))  # the other names derive from it
     _check_modules_cache()
 
-    weights, checkpoint = _weights(context, architecture, base)
+    weights, checkpoint = _weights(context, architecture, invocation_dir)
     training = checkpoint.training_args if checkpoint else {}
     if training:
         _raise(checkpoints.training_args_error(training, checkpoint.path.name))
         architecture = _trained_architecture(training, architecture, checkpoint.path)
-    model_args = {**checkpoints.model_args_of(training), **_json_object(context, "model_args")}
+    model_args = {**checkpoints.model_args_of(training), **json_object("model_args", context.get("model_args", ""))}
     if weights != "pretrained":
         model_args = {**pretrained_only_defaults(architecture), **model_args}
     default = _inspect(architecture, None, "{}")
-    _check_model_args(default, model_args, architecture)
-    labels, labels_source, labels_file = _labels(context.get("labels", "").strip(), base)
+    check_model_args(default, model_args, architecture)
+    labels, labels_source, labels_file = read_labels(context.get("labels", "").strip(), invocation_dir)
     warnings: list[str] = []
     head = checkpoint.head_size(default) if checkpoint else None
     if not labels and training.get("class_map"):
         trained_head = head if head is not None else training.get("num_classes")
-        labels, labels_source, labels_file, warning = class_map_labels(training, trained_head, base)
+        labels, labels_source, labels_file, warning = class_map_labels(training, trained_head, invocation_dir)
         warnings += [warning] if warning else []
     num_classes = _num_classes(context.get("num_labels", "auto"), labels, training, head, default)
     if num_classes and not default.pools:
@@ -231,15 +216,14 @@ def _parse_weights_and_model(
     try:
         spec = _inspect(architecture, num_classes, json.dumps(model_args, sort_keys=True))
     except Exception as problem:  # timm's constructors raise anything for bad arguments
-        from timm_hub_template.errors import first_line
-
         raise AnswerError(
             f"timm.create_model({architecture!r}, **model_args) fails with model_args {json.dumps(model_args)}: "
             f"{type(problem).__name__}: {first_line(problem)}"
         ) from problem
     if not labels:
-        labels, labels_source = _imagenet_labels(spec), ""
-    training_data, variable_data = checkpoints.data_args_of(training), _data_config_overrides(context)
+        labels, labels_source = imagenet_labels(spec), ""
+    training_data = checkpoints.data_args_of(training)
+    variable_data = checked_overrides(json_object("data_config", context.get("data_config", "")))
     sources = [
         ("the `model_args`", any(key in model_args for key in ("img_size", "in_chans"))),
         ("the training checkpoint's `args`", bool(training_data)),
@@ -269,30 +253,6 @@ def _parse_weights_and_model(
         labels_file=labels_file,
         **flags,
     )
-
-
-# What a timm entrypoint sets only when `pretrained=True` (fbnetc_100: `kwargs.setdefault('bn_eps', 1e-3)` for its
-# TF-trained weights), at the value the entrypoint builds with otherwise (torch's BatchNorm default). A repository of
-# other weights states it in its model arguments, or `timm.create_model("hf-hub:...", pretrained=True)` would build
-# the pretrained variant.
-WITHOUT_PRETRAINED = {"bn_eps": 1e-5}
-
-
-def pretrained_only_defaults(architecture: str) -> dict[str, Any]:
-    """The `WITHOUT_PRETRAINED` arguments the architecture's entrypoint sets under `if pretrained:`."""
-    import inspect
-
-    from timm.models import model_entrypoint, split_model_name_tag
-
-    source = inspect.getsource(model_entrypoint(split_model_name_tag(architecture)[0]))
-    names = re.findall(r"if pretrained:\s*(?:#[^\n]*\n\s*)*kwargs\.setdefault\(['\"](\w+)['\"]", source)
-    return {name: WITHOUT_PRETRAINED[name] for name in names if name in WITHOUT_PRETRAINED}
-
-
-def resolve_user_path(value: str, base_dir: Path) -> Path:
-    """A path the user typed: `~` expanded, and relative to the folder they ran the template from."""
-    path = Path(value).expanduser()
-    return path if path.is_absolute() else base_dir / path
 
 
 def _raise(problem: str) -> None:
@@ -416,21 +376,23 @@ def _yes_no(context: dict[str, str], variable: str) -> bool:
     return value in YES
 
 
-def _weights(context: dict[str, str], architecture: str, base_dir: Path) -> tuple[str, checkpoints.Checkpoint | None]:
+def _weights(
+    context: dict[str, str], architecture: str, invocation_dir: Path
+) -> tuple[str, checkpoints.Checkpoint | None]:
     weights = context.get("weights", "pretrained").strip()
     key = context.get("checkpoint_key", "auto").strip()
     if key not in checkpoints.KEY_CHOICES:
         raise AnswerError(f"checkpoint_key {key!r} must be one of {', '.join(checkpoints.KEY_CHOICES)}")
-    kind = weights_kind(weights, architecture, base_dir)
+    kind = weights_kind(weights, architecture, invocation_dir)
     if kind != "checkpoint":
         return kind, None
     try:
-        return "checkpoint", checkpoints.inspect_file(resolve_user_path(weights, base_dir), key)
+        return "checkpoint", checkpoints.inspect_file(resolve_user_path(weights, invocation_dir), key)
     except checkpoints.CheckpointError as problem:
         raise AnswerError(str(problem)) from problem
 
 
-def weights_kind(weights: str, architecture: str, base_dir: Path) -> str:
+def weights_kind(weights: str, architecture: str, invocation_dir: Path) -> str:
     """ "random", "pretrained" or "checkpoint", from the checks that need no reading of the weights (timm has
     pretrained weights for the architecture and can fetch them, the checkpoint file exists), else `AnswerError`."""
     weights = weights.strip()
@@ -439,7 +401,7 @@ def weights_kind(weights: str, architecture: str, base_dir: Path) -> str:
     if weights == "pretrained":
         from timm.models import get_pretrained_cfg
 
-        from timm_hub_template.weights import pretrained_unreachable
+        from timm_hub_template.hub_weights import pretrained_unreachable
 
         cfg = get_pretrained_cfg(architecture)
         if cfg is None or not (cfg.hf_hub_id or cfg.url or cfg.file):
@@ -453,7 +415,7 @@ def weights_kind(weights: str, architecture: str, base_dir: Path) -> str:
                 "go online, or pass weights=random or weights=<path to a checkpoint>"
             )
         return "pretrained"
-    path = resolve_user_path(weights, base_dir)
+    path = resolve_user_path(weights, invocation_dir)
     if not checkpoints.has_supported_suffix(path):
         suffixes = ", ".join(checkpoints.SUFFIXES)
         raise AnswerError(
@@ -487,248 +449,6 @@ def _trained_architecture(training: dict[str, Any], architecture: str, path: Pat
     return checked_architecture(trained) if trained_tag and not tag else architecture
 
 
-# Deeper nesting than any timm argument needs (block definitions are 3 levels) is refused before it is walked.
-MAX_JSON_DEPTH = 16
-
-
-def _json_object(context: dict[str, str], variable: str) -> dict[str, Any]:
-    text = context.get(variable, "").strip() or "{}"
-    example = "'{\"img_size\": 384}'"
-    try:
-        value = json.loads(text, parse_constant=_not_a_number, parse_float=_finite_float)
-    except (json.JSONDecodeError, ValueError) as problem:
-        raise AnswerError(f"{variable} must be a JSON object like {example}: {problem}") from problem
-    except RecursionError as problem:
-        raise AnswerError(f"{variable} is nested too deeply (at most {MAX_JSON_DEPTH} levels)") from problem
-    if not isinstance(value, dict):
-        raise AnswerError(f"{variable} must be a JSON object like {example}, not {text[:80]!r}")
-    if _depth(value) > MAX_JSON_DEPTH:
-        raise AnswerError(f"{variable} is nested too deeply (at most {MAX_JSON_DEPTH} levels)")
-    return value
-
-
-def _not_a_number(constant: str) -> Any:
-    raise ValueError(f"{constant} is not a number JSON allows: use a finite number")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"{text} is too large for a float: use a finite number")
-    return value
-
-
-def _depth(value: Any) -> int:
-    """Nesting depth of a JSON value, without recursion."""
-    deepest, pending = 0, [(value, 1)]
-    while pending:
-        item, depth = pending.pop()
-        deepest = max(deepest, depth)
-        if depth > MAX_JSON_DEPTH:
-            break
-        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
-        pending += [(child, depth + 1) for child in children]
-    return deepest
-
-
-def _check_model_args(spec: ArchitectureSpec, model_args: dict[str, Any], architecture: str) -> None:
-    """Names `timm.create_model(architecture, ...)` takes, with values of the type the constructor's field holds
-    (timm checks the rest). Besides the constructor's arguments, the architecture's own function may take more
-    (`bn_eps`, `bn_momentum` of the generator-built families, as `train.py` passes them): those are asked of timm."""
-    from timm_hub_template.introspection import Kind
-
-    for name, value in model_args.items():
-        if name in NOT_MODEL_ARGS:
-            raise AnswerError(f"model_args cannot set {name}: {NOT_MODEL_ARGS[name]}")
-    # Generator fields (`arch_def`, `channel_multiplier` ...) are not constructor arguments: timm's function takes
-    # them, or refuses them (asked of timm below); the arguments they build are.
-    fields = {field.argument_name: field for field in spec.fields if field.kind is not Kind.GENERATOR}
-    valid = sorted({*fields, *spec.generator_arguments}) if spec.explicit else constructor_parameters(spec)
-    for name, value in model_args.items():
-        if name not in valid and not _factory_accepts(architecture, name, value):
-            raise AnswerError(
-                f"model_args: {name!r} is not an argument of timm's {spec.model_class} ({spec.name}); "
-                f"valid: {', '.join(valid)}"
-            )
-        field = fields.get(name)
-        if field is not None and field.kind is Kind.PLAIN and not _same_json_type(value, field.value):
-            raise AnswerError(
-                f"model_args: {name} must be {_json_type(field.value)} like {json.dumps(field.value)}, "
-                f"not {json.dumps(value)}"
-            )
-
-
-def _factory_accepts(architecture: str, name: str, value: Any) -> bool:
-    """Whether `timm.create_model(architecture, name=value)` gets past its keyword arguments (on the meta device);
-    any other failure is left for the full build to report."""
-    import timm
-
-    try:
-        with on_meta_device():
-            timm.create_model(architecture, pretrained=False, **{name: value})
-    except TypeError as problem:
-        return "unexpected keyword argument" not in str(problem) and "got multiple values" not in str(problem)
-    except Exception:  # noqa: BLE001 - a bad value, not an unknown name: the full build reports it
-        return True
-    return True
-
-
-def constructor_parameters(spec: ArchitectureSpec) -> list[str]:
-    """The named parameters of timm's class, for architectures whose fields are not explicit."""
-    import importlib
-    import inspect
-
-    model_class = getattr(importlib.import_module(spec.model_module), spec.model_class)
-    parameters = inspect.signature(model_class.__init__).parameters.values()
-    plain = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-    return sorted(p.name for p in parameters if p.kind in plain and p.name not in ("self", "num_classes"))
-
-
-def _same_json_type(value: Any, default: Any) -> bool:
-    if default is None or value is None:
-        return True
-    if isinstance(default, bool) or isinstance(value, bool):
-        return isinstance(default, bool) and isinstance(value, bool)
-    if isinstance(default, float):
-        return isinstance(value, (int, float))
-    sizes = (int, list, tuple)  # timm sizes: 384 or (384, 288)
-    if isinstance(default, sizes) and isinstance(value, sizes) and _all_ints(default) and _all_ints(value):
-        return True
-    return _json_type(value) == _json_type(default)
-
-
-def _all_ints(value: Any) -> bool:
-    items = value if isinstance(value, (list, tuple)) else [value]
-    return all(isinstance(item, int) and not isinstance(item, bool) for item in items)
-
-
-def _json_type(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true or false"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, (list, tuple)):
-        return "a list"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__
-
-
-# A label list that names a file: path separators or a file suffix (`classes.txt`, `labels.json`, `names.csv`).
-_LOOKS_LIKE_PATH = re.compile(r"[/\\]|\.[A-Za-z][A-Za-z0-9]{0,4}$")
-# The most a labels file may hold: 100,000 classes of long names.
-MAX_LABELS_FILE_BYTES = 64 * 1024 * 1024
-
-
-def _labels(value: str, base_dir: Path) -> tuple[tuple[str, ...], str, Path | None]:
-    """Class names from a comma-separated list, or from a file: one per line, a JSON list or index-to-name map.
-
-    A value that names a file (a path separator or a file suffix, no comma) must be an existing regular file: a
-    mistyped name or a pipe never becomes a class name."""
-    if not value:
-        return (), "", None
-    path = resolve_user_path(value, base_dir)
-    looks_like_path = "," not in value and _LOOKS_LIKE_PATH.search(value)
-    if looks_like_path or path.is_file():
-        if not path.exists():
-            raise AnswerError(
-                f"labels file {value!r} does not exist (looked for {path}); for class names, separate them with commas"
-            )
-        if not path.is_file():
-            raise AnswerError(f"labels {value!r} is not a regular file ({path}): save the names to a file")
-        if path.stat().st_size > MAX_LABELS_FILE_BYTES:
-            raise AnswerError(f"labels file {path} is larger than {MAX_LABELS_FILE_BYTES >> 20} MiB")
-        return _check_names(read_label_file(path), f"labels file {path.name}"), f"`{path.name}`", path.resolve()
-    return _check_names(tuple(name.strip() for name in value.split(",")), "labels"), "the `labels` variable", None
-
-
-def read_label_file(path: Path) -> tuple[str, ...]:
-    try:
-        text = path.read_text(encoding="utf-8-sig")  # a byte order mark (Windows editors) is no part of a name
-    except UnicodeDecodeError as problem:
-        raise AnswerError(
-            f"labels file {path.name} is not UTF-8 text ({problem.reason} at byte {problem.start})"
-        ) from problem
-    except OSError as problem:
-        raise AnswerError(f"labels file {path.name} cannot be read: {problem.strerror}") from problem
-    if path.suffix.lower() != ".json":
-        # timm's --class-map format, as timm reads it (a text file's lines): split at \n, \r\n and \r only, not
-        # at the other characters str.splitlines() takes (U+2028, a vertical tab), which stay in the name.
-        lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-        return tuple(line.strip() for line in lines if line.strip())
-    try:
-        value = json.loads(text, parse_constant=_not_a_number)
-    except (json.JSONDecodeError, ValueError, RecursionError) as problem:
-        raise AnswerError(f"labels file {path.name} is not valid JSON: {type(problem).__name__}") from problem
-    if isinstance(value, list) and all(isinstance(name, str) for name in value):
-        return tuple(value)
-    if isinstance(value, dict) and all(re.fullmatch(r"[0-9]+", str(index)) for index in value):
-        names = {int(index): name for index, name in value.items()}
-        if sorted(names) != list(range(len(names))) or not all(isinstance(name, str) for name in names.values()):
-            raise AnswerError(f"labels file {path.name} must map every index from 0 to {len(names) - 1} to a name")
-        return tuple(names[index] for index in range(len(names)))
-    raise AnswerError(f"labels file {path.name} must hold a JSON list of names or an index-to-name object")
-
-
-def _check_names(names: tuple[str, ...], what: str) -> tuple[str, ...]:
-    if not names or not all(names):
-        raise AnswerError(f"{what}: every class needs a non-empty name")
-    if not all(name.isprintable() for name in names):
-        raise AnswerError(f"{what}: class names must be printable one-line text")
-    counts = collections.Counter(names)
-    repeated = sorted(name for name, count in counts.items() if count > 1)
-    if repeated:
-        raise AnswerError(f"{what}: class names must be unique; repeated: {', '.join(repeated[:5])}")
-    return names
-
-
-def class_map_labels(
-    training: dict[str, Any], head_size: int | None, base_dir: Path
-) -> tuple[tuple[str, ...], str, Path | None, str]:
-    """The class names of the checkpoint's `--class-map`, found as timm's `load_class_map` finds it (the path as
-    given, then under the run's `--data-dir`), when it is safe to read: (names, source, file, warning).
-
-    The checkpoint is data from whoever sent it, and the names it points at are published: a file it names is read
-    only when it lies in the folder the template was run from or in the run's data folder, outside hidden and
-    system folders, is a `.txt` class map no larger than one of the head's size, and has one line per class of the
-    head. Otherwise nothing is read, and the warning says which file and how to pass the names."""
-    from timm_hub_template import untrusted_paths
-
-    named = str(training["class_map"])
-    found = untrusted_paths.find_class_map(
-        named, training.get("data_dir") or training.get("data"), base_dir, head_size
-    )
-    if found.problem:
-        return (
-            (),
-            "",
-            None,
-            (
-                f"the checkpoint's class map {named!r} was not read ({found.problem}): the classes are unnamed; "
-                "pass labels=<file> to name them"
-            ),
-        )
-    try:
-        names = _check_names(read_label_file(found.path), f"class map {found.path.name}")
-    except AnswerError as problem:
-        return (), "", None, f"the checkpoint's class map {named!r} was not used ({problem}); pass labels=<file>"
-    if head_size is not None and len(names) != head_size:
-        return (
-            (),
-            "",
-            None,
-            (
-                f"the checkpoint's class map {named!r} has {len(names)} names for a head of {head_size} classes: not "
-                "used; pass labels=<file> to name the classes"
-            ),
-        )
-    return names, f"`{found.path.name}` (the training class map)", found.path, ""
-
-
 def _num_classes(
     value: str,
     labels: tuple[str, ...],
@@ -755,87 +475,3 @@ def _num_classes(
     if asked is None and head is not None and head != default.num_classes:
         asked = head  # a fine-tuned head: publish it at its own size
     return asked
-
-
-def _imagenet_labels(spec: ArchitectureSpec) -> tuple[str, ...]:
-    """ImageNet's class descriptions when the head is the one of timm's ImageNet weights (timm's ImageNetInfo)."""
-    from timm.data import ImageNetInfo, infer_imagenet_subset
-
-    if spec.num_classes != spec.pretrained_cfg.get("num_classes"):
-        return ()
-    subset = infer_imagenet_subset(spec.pretrained_cfg)
-    return tuple(ImageNetInfo(subset).label_descriptions()) if subset else ()
-
-
-def _data_config_overrides(context: dict[str, str]) -> dict[str, Any]:
-    overrides = _json_object(context, "data_config")
-    for key, value in overrides.items():
-        problem = _data_value_error(key, value)
-        if problem:
-            raise AnswerError(f"data_config: {problem}")
-    return overrides
-
-
-def _data_value_error(key: str, value: Any) -> str:
-    numbers = (
-        isinstance(value, list)
-        and value
-        and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in value)
-    )
-    if key not in DATA_CONFIG_KEYS:
-        return f"unknown key {key!r}; valid: {', '.join(DATA_CONFIG_KEYS)}"
-    if key == "input_size" and not (
-        isinstance(value, list) and len(value) == 3 and all(isinstance(x, int) and x > 0 for x in value)
-    ):
-        return f"input_size must be [channels, height, width], like [3, 384, 384], not {json.dumps(value)}"
-    if key in ("mean", "std") and not numbers:
-        return f"{key} must be a list of numbers, one per channel (or one for all), not {json.dumps(value)}"
-    if key == "std" and any(x <= 0 for x in value):
-        return f"std must be positive, not {json.dumps(value)}"
-    if key == "interpolation" and value not in INTERPOLATIONS:
-        return f"interpolation must be one of {', '.join(INTERPOLATIONS)}, not {json.dumps(value)}"
-    if key == "crop_pct" and not (isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value <= 2):
-        return f"crop_pct must be a number in (0, 2], like 0.875, not {json.dumps(value)}"
-    if key == "crop_mode" and value not in CROP_MODES:
-        return f"crop_mode must be one of {', '.join(CROP_MODES)}, not {json.dumps(value)}"
-    return ""
-
-
-def resolve_data_config(
-    spec: ArchitectureSpec, model_args: dict[str, Any], overrides: dict[str, Any]
-) -> dict[str, Any]:
-    """timm's data config for the model the answers describe.
-
-    timm's `resolve_data_config` on the architecture's pretrained config, with the overrides (the training
-    args' data settings, then the `data_config` variable) and the model's input: `input_size` follows the
-    `img_size` and `in_chans` model arguments unless set, and mean/std are adapted to the channel count as timm's
-    loader does (`adapt_to_chs`: their average for other channel counts).
-    """
-    from timm.data import resolve_data_config as timm_resolve
-    from timm.data.loader import adapt_to_chs
-
-    in_chans = int(model_args.get("in_chans", spec.in_chans))
-    if in_chans not in IMAGE_MODES:
-        raise AnswerError(f"in_chans {in_chans}: images have 1 (L), 3 (RGB) or 4 (RGBA) channels")
-    for key in ("mean", "std"):  # timm asserts this; say it in one line instead
-        if key in overrides and len(overrides[key]) not in (1, in_chans):
-            raise AnswerError(f"data_config: {key} needs 1 or {in_chans} values for {in_chans} input channels")
-    args = {"in_chans": in_chans, **overrides}
-    if "input_size" not in overrides:
-        img_size = model_args.get("img_size", overrides.get("img_size"))
-        if isinstance(img_size, int):
-            args["img_size"] = img_size
-        elif isinstance(img_size, (list, tuple)) and len(img_size) == 2:
-            args["input_size"] = (in_chans, *img_size)
-    config = timm_resolve(args, pretrained_cfg=spec.pretrained_cfg)
-    channels = int(config["input_size"][0])
-    if channels != in_chans:
-        if "input_size" in overrides:
-            raise AnswerError(
-                f"data_config: input_size has {channels} channels but the model takes {in_chans} (in_chans)"
-            )
-        config["input_size"] = (in_chans, *config["input_size"][1:])
-    for key in ("mean", "std"):
-        values = tuple(config[key])
-        config[key] = values if len(values) == in_chans else tuple(adapt_to_chs(values, in_chans))
-    return {key: tuple(value) if isinstance(value, list) else value for key, value in config.items()}

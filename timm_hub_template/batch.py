@@ -126,7 +126,7 @@ def check_structure(architecture: str, output_dir: Path) -> Path:
 
     Returns the folder of generated code, which has no weights: the caller removes it.
     """
-    from timm_hub_template.export import check_structure as check_generated
+    from timm_hub_template.export import compare_keys_and_shapes as check_generated
 
     context = render_context({"architecture": architecture, "weights": "random"}, output_dir)
     answers = parse_answers(context)

@@ -136,7 +136,7 @@ def write_model_card(
 ) -> None:
     from huggingface_hub import ModelCard, ModelCardData
 
-    from timm_hub_template.answers import IMAGE_MODES
+    from timm_hub_template.data_config import IMAGE_MODES
 
     spec = answers.spec
     task = "image-classification" if answers.has_head else "image-feature-extraction"

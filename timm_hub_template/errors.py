@@ -1,4 +1,8 @@
-"""The template's one-line errors, shared by the hooks, batch mode, the sweep and publishing."""
+"""The template's one-line errors, shared by the answers' checks, the hooks, batch mode, the sweep and publishing."""
+
+
+class AnswerError(ValueError):
+    """An answer the template cannot use, with one line saying what to do."""
 
 
 class ExportError(Exception):

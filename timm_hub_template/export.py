@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from timm_hub_template import __version__, card, onnx_export, run_files, safetensors_stream, stats, weights
 from timm_hub_template.formatting import format_python_files
 from timm_hub_template.meta_build import on_meta_device
-from timm_hub_template.verify import Reference, run_reference
+from timm_hub_template.reference import Reference, run_reference
 
 if TYPE_CHECKING:
     from timm_hub_template.answers import Answers
@@ -115,7 +115,7 @@ def library_versions() -> dict[str, str]:
     return {package: version(package) for package in ("timm", "transformers", "torch", "huggingface_hub")}
 
 
-def check_structure(project_dir: Path, answers: Answers) -> None:
+def compare_keys_and_shapes(project_dir: Path, answers: Answers) -> None:
     """Compare the generated model with timm's on the meta device only: same keys, same shapes, no weights."""
     import timm
 

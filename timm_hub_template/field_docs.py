@@ -16,9 +16,9 @@ import re
 import textwrap
 from typing import Any
 
-from timm_hub_template.generator_fields import FIELD_DOCS
 from timm_hub_template.introspection import ArchitectureSpec, Field, Kind, object_of
 from timm_hub_template.introspection.classes import _factory_arguments
+from timm_hub_template.introspection.generator_fields import FIELD_DOCS
 
 WIDTH = 88  # ruff's default line length, which the generated files keep
 INDENT = " " * 4  # the class body

@@ -136,7 +136,7 @@ def complete_generation(cookiecutter: dict[str, Any]) -> str:
 
 def image_mode(channels: int) -> str:
     """The PIL mode the image processor converts images to, for a model taking `channels` channels."""
-    from timm_hub_template.answers import IMAGE_MODES
+    from timm_hub_template.data_config import IMAGE_MODES
 
     return IMAGE_MODES[channels]
 

@@ -25,7 +25,7 @@ from timm_hub_template.errors import ExportError, first_line
 
 if TYPE_CHECKING:
     from timm_hub_template.answers import Answers
-    from timm_hub_template.verify import Reference
+    from timm_hub_template.reference import Reference
 
 TOLERANCE = 1e-4  # float32: relative to the outputs' scale, at least absolute 1e-4
 ONNX_FOLDER = "onnx"

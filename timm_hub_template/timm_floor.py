@@ -21,7 +21,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from timm_hub_template.answers import DATA_CONFIG_KEYS
+from timm_hub_template.data_config import DATA_CONFIG_KEYS
 
 if TYPE_CHECKING:
     from timm_hub_template.introspection import ArchitectureSpec

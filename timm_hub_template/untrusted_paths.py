@@ -36,23 +36,23 @@ class Found:
     problem: str = ""  # why the file is not read ("" when `path` may be read)
 
 
-def find_class_map(named: str, data_dir: object, base_dir: Path, head_size: int | None) -> Found:
+def find_class_map(named: str, data_dir: object, invocation_dir: Path, head_size: int | None) -> Found:
     """The class map `train.py` loaded for `--class-map named --data-dir data_dir`, if it may be read."""
     data = str(data_dir) if isinstance(data_dir, str) and data_dir else ""
     if named.startswith("~") or data.startswith("~"):
         return Found(problem="a '~' path, which a shell would have expanded")
-    data_root = _resolve(Path(data), base_dir) if data else None
+    data_root = _resolve(Path(data), invocation_dir) if data else None
     if data_root is not None and Path.home().resolve().is_relative_to(data_root.resolve()):
         return Found(problem=f"the run's data folder {data_root} is your home folder or holds it")
-    candidates = [_resolve(Path(named), base_dir)]
+    candidates = [_resolve(Path(named), invocation_dir)]
     if data_root is not None and not Path(named).is_absolute():
         candidates.append(data_root / named)
     path = next((candidate for candidate in candidates if candidate.exists()), None)
     if path is None:
         where = f" or under the run's data folder {data_root}" if data_root else ""
-        return Found(problem=f"no such file in {base_dir}{where}")
+        return Found(problem=f"no such file in {invocation_dir}{where}")
     real = path.resolve()
-    roots = [base_dir.resolve()] + ([data_root.resolve()] if data_root is not None else [])
+    roots = [invocation_dir.resolve()] + ([data_root.resolve()] if data_root is not None else [])
     inside = [root for root in roots if real.is_relative_to(root)]
     if not inside:
         return Found(problem=f"{real} is outside the folder the template runs in and the run's data folder")
@@ -70,8 +70,10 @@ def find_class_map(named: str, data_dir: object, base_dir: Path, head_size: int 
     return Found(path=real)
 
 
-def _resolve(path: Path, base_dir: Path) -> Path:
-    return path if path.is_absolute() else base_dir / path
+def _resolve(path: Path, invocation_dir: Path) -> Path:
+    """A path relative to the folder the template runs in, never `~` expanded (`user_input.resolve_user_path` is
+    for the paths the user typed)."""
+    return path if path.is_absolute() else invocation_dir / path
 
 
 def _private_folder(path: Path) -> str:

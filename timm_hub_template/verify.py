@@ -1,6 +1,6 @@
 """Proof that a generated folder loads like timm, three ways: each gives timm's exact outputs.
 
-`run_reference` records timm's outputs on a fixed image before the reference model is freed; `verify_folder`
+`reference.run_reference` records timm's outputs on a fixed image before the reference model is freed; `verify_folder`
 reloads the saved folder as users will: through `AutoModelForImageClassification`, `AutoModel` and
 `AutoImageProcessor` with `trust_remote_code=True` (the generated classes), through the same Auto classes without
 it (Transformers' TimmWrapper classes), and with `timm.create_model("local-dir:<folder>", pretrained=True)` and
@@ -17,58 +17,18 @@ import hashlib
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from timm_hub_template import weights
-from timm_hub_template.answers import IMAGE_MODES
+from timm_hub_template.data_config import IMAGE_MODES
 from timm_hub_template.errors import ExportError
 from timm_hub_template.meta_build import meta_initialisation_skipped, on_meta_device
+from timm_hub_template.reference import require_equal
 
 if TYPE_CHECKING:
     from timm_hub_template.answers import Answers
-
-
-@dataclass
-class Reference:
-    """Outputs of timm's model, computed before it is freed. An encoder without a head (its `forward_head`
-    refuses) has neither logits nor pooled features: its `features` (timm's `forward_features`) are compared."""
-
-    pixel_values: Any
-    logits: Any
-    pre_logits: Any
-    features: Any = None
-
-    def require_features(self, where: str, last_hidden_state: Any, pooled: Any) -> None:
-        """The pooled features of `where` equal timm's, or for an encoder its features (and it pools nothing)."""
-        if self.pre_logits is not None:
-            require_equal(f"pooled features of {where}", pooled, self.pre_logits)
-            return
-        if pooled is not None:
-            raise ExportError(f"{where} pools the features of an encoder that timm does not pool")
-        require_equal(f"features of {where}", last_hidden_state, self.features)
-
-
-def run_reference(reference: Any, input_size: tuple[int, ...], dtype: Any) -> Reference:
-    """timm's own outputs on a fixed random image in `dtype`, to compare the saved folder with.
-
-    One pass through the features: the logits and the pooled features are timm's `forward_head` of them, as
-    timm's `forward` computes its logits; an encoder without a head keeps its features instead.
-    """
-    import torch
-
-    from timm_hub_template.introspection import pools
-
-    generator = torch.Generator().manual_seed(0)
-    pixel_values = torch.randn(1, *input_size, generator=generator).to(dtype)
-    reference.eval()
-    with torch.inference_mode():
-        features = reference.forward_features(pixel_values)
-        if not pools(reference):
-            return Reference(pixel_values, None, None, features)
-        logits = reference.forward_head(features)
-        return Reference(pixel_values, logits, reference.forward_head(features, pre_logits=True))
+    from timm_hub_template.reference import Reference
 
 
 def expected_data_config(answers: Answers) -> dict[str, Any]:
@@ -174,14 +134,6 @@ def verify_folder(
     if failures:
         raise LoaderError(failures)
     return checked
-
-
-def require_equal(what: str, actual: Any, expected: Any) -> None:
-    import torch
-
-    if actual.shape != expected.shape or not torch.equal(actual, expected):
-        difference = (actual - expected).abs().max().item() if actual.shape == expected.shape else "shape"
-        raise ExportError(f"{what} differ from timm's (max abs diff {difference})")
 
 
 def expected_pixels(answers: Answers) -> tuple[Any, Any]:

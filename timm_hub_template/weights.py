@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from timm_hub_template import checkpoints, digests
+from timm_hub_template import checkpoints, digests, hub_weights
 from timm_hub_template.errors import ExportError, first_line, printable
 from timm_hub_template.meta_build import on_meta_device
 
@@ -65,38 +64,6 @@ def _load_pretrained(answers: Answers):
             f"could not get the pretrained weights of {spec.full_name} (offline or not in the Hugging Face cache: "
             f"{cause}); pass weights=<path to a checkpoint> or weights=random"
         ) from error
-
-
-# Files timm's Hub loader looks for, in its order (timm.models._hub.load_state_dict_from_hf).
-HUB_WEIGHT_FILES = (
-    "model.safetensors",
-    "open_clip_model.safetensors",
-    "pytorch_model.bin",
-    "open_clip_pytorch_model.bin",
-)
-
-
-PROBE_SECONDS = 10  # one answer of the Hub, not its download
-
-
-def pretrained_unreachable(hub_id: str | None, filename: str | None = None) -> str:
-    """Why timm could not fetch the weights of Hub repository `hub_id` now ("" when it can, or when they are in the
-    Hugging Face cache), found with one short request: offline, huggingface_hub retries for about a minute."""
-    if not hub_id:
-        return ""  # a URL or a file: timm's own download, not the Hub's
-    from huggingface_hub import constants, get_session, try_to_load_from_cache
-
-    repo_id, _, revision = hub_id.partition("@")
-    for name in (filename, *HUB_WEIGHT_FILES):
-        if name and isinstance(try_to_load_from_cache(repo_id, name, revision=revision or None), str):
-            return ""
-    if constants.HF_HUB_OFFLINE:
-        return f"HF_HUB_OFFLINE is set and {repo_id} is not in the Hugging Face cache"
-    try:
-        get_session().head(f"{constants.ENDPOINT}/api/models/{repo_id}", timeout=PROBE_SECONDS)
-    except Exception as error:  # noqa: BLE001 - any transport failure means: timm's download would fail too
-        return f"the Hugging Face Hub ({constants.ENDPOINT}) cannot be reached ({first_line(error) or type(error).__name__})"
-    return ""
 
 
 def _load_checkpoint(answers: Answers):
@@ -184,7 +151,7 @@ def describe(answers: Answers) -> str:
         hub_id = cfg.get("hf_hub_id")
         if not hub_id:
             return f"timm's pretrained `{spec.full_name}`, from {cfg.get('url') or cfg.get('file')}"
-        revision = cached_revision(hub_id, cfg.get("hf_hub_filename"))
+        revision = hub_weights.cached_revision(hub_id, cfg.get("hf_hub_filename"))
         at = f" at revision `{revision}`" if revision else ""
         return f"timm's pretrained release [`{hub_id}`](https://huggingface.co/{hub_id}){at}"
     checkpoint = answers.checkpoint
@@ -193,15 +160,3 @@ def describe(answers: Answers) -> str:
     except OSError as error:
         raise ExportError(checkpoints.changed(checkpoint.path)) from error
     return f"{checkpoint.description} (SHA-256 `{digest}`)"
-
-
-def cached_revision(repo_id: str, filename: str | None) -> str:
-    """The Hub commit of the cached file timm loaded (its snapshot folder's name), or ""."""
-    from huggingface_hub import try_to_load_from_cache
-
-    for name in (filename, "model.safetensors", "open_clip_model.safetensors", "pytorch_model.bin"):
-        if name:
-            path = try_to_load_from_cache(repo_id, name)
-            if isinstance(path, str):
-                return Path(path).parent.name
-    return ""

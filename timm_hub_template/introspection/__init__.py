@@ -26,6 +26,8 @@ The jobs, one module each:
 - `source`: timm's objects by reference: `module:qualname` in timm_classes.json, imports in the modeling file;
 - `classes`: the timm class as a whole: every architecture of `timm.list_models()` that builds it;
 - `spec`: what the templates render: an architecture's config fields and everything its generated files need;
+- `generator_fields`: the compact generator-level fields (`arch_def`, ...) of the classes timm builds from block
+  strings (EfficientNet, MobileNetV3);
 - `architecture`: `inspect_architecture`, one timm architecture (`name` or `name.tag`) as an `ArchitectureSpec`.
 """
 

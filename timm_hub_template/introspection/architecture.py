@@ -31,6 +31,7 @@ from timm_hub_template.introspection.encoding import (
     json_safe,
     plain_components,
 )
+from timm_hub_template.introspection.generator_fields import arrange, generator_form, record_generator_calls
 from timm_hub_template.introspection.source import SourceWriter, Unrepresentable, object_of
 from timm_hub_template.introspection.spec import RENAMED_NAMES, RESERVED_NAMES, ArchitectureSpec, Field, Kind
 from timm_hub_template.meta_build import on_meta_device
@@ -65,8 +66,6 @@ def inspect_architecture(
     architecture of the class gets the same modeling file.
     """
     import timm
-
-    from timm_hub_template.generator_fields import arrange, generator_form, record_generator_calls
 
     name, tag = split_architecture(architecture)
     with capture_constructor_calls() as capture, record_generator_calls(name) as generator_calls, on_meta_device():

@@ -80,7 +80,7 @@ def run_one(family: str, architecture: str, headless: bool = False) -> OnnxResul
 
     from timm_hub_template import answers as parsing
     from timm_hub_template.onnx_export import export_onnx, failure
-    from timm_hub_template.verify import run_reference
+    from timm_hub_template.reference import run_reference
 
     start = time.perf_counter()
     try:

@@ -27,6 +27,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from timm_hub_template.introspection.spec import Field, Kind
+
 BUILDER = "timm.models._efficientnet_builder"
 # The constructor arguments the generator fields replace, in the order the modeling file passes them.
 REPLACED = ("block_args", "num_features", "round_chs_fn")
@@ -248,8 +250,6 @@ def _json_like(value: Any) -> bool:
 def arrange(fields: list[Any], form: GeneratorForm) -> list[Any]:
     """The class's fields with the generator fields first (kind GENERATOR) and the override last; the constructor
     arguments the generator fields replace are left out."""
-    from timm_hub_template.introspection import Field, Kind
-
     by_name = {field.name: field for field in fields}
     generator = []
     for name in (*FIELDS, OVERRIDE):
