@@ -24,7 +24,7 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     # would oversubscribe the cores, and torch's threads wait for each other by spinning.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from fake_hub import FakeHub
+from helpers.fake_hub import FakeHub
 
 
 @pytest.fixture

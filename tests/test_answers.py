@@ -1,7 +1,8 @@
-"""Issue 10: the variables parsed once into typed `Answers`, and every new variable's one-line refusals.
+"""The variables parsed once into typed `Answers`, and every new variable's one-line refusals.
 
 `answers.parse` is what the pre-generation hook runs (its error is the line the user sees) and what the export,
-the card and publishing take; these tests call it directly with cookiecutter's string variables.
+the card and publishing take; these tests call it directly with the variables of a cookiecutter run
+(`template_variables`).
 """
 
 import argparse
@@ -11,30 +12,13 @@ import pathlib
 import pytest
 import timm
 import torch
+from helpers.support import template_variables
 from safetensors.torch import save_file
 
 from timm_hub_template.answers import AnswerError, Answers, parse
 from timm_hub_template.checkpoints import Checkpoint
 
-BASE = {
-    "dtype": "float32",
-    "architecture": "resnet18",
-    "weights": "random",
-    "checkpoint_key": "auto",
-    "num_labels": "auto",
-    "labels": "",
-    "model_args": "{}",
-    "data_config": "{}",
-    "repo_name": "custom-resnet18",
-    "module_name": "resnet18",
-    "class_prefix": "Resnet18",
-    "hub_owner": "",
-    "license": "auto",
-    "description": "",
-    "git_init": "yes",
-    "push_to_hub": "no",
-    "private": "no",
-}
+BASE = template_variables(architecture="resnet18", weights="random", dtype="float32")
 
 
 def answers(**changes) -> Answers:

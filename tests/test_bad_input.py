@@ -1,11 +1,11 @@
-"""Issue 5: bad and hostile input. Each case: a one-line error, a failed run, and no folder left behind."""
+"""Bad and hostile input. Each case: a one-line error, a failed run, and no folder left behind."""
 
 import json
 import subprocess
 import sys
 
 import pytest
-from support import TEMPLATE_DIR, bake, save_timm_checkpoint
+from helpers.support import TEMPLATE_DIR, bake, save_timm_checkpoint
 
 
 def run_cookiecutter(output_dir, **context):
@@ -63,7 +63,7 @@ PRE_GENERATION_CASES = [
     ({"description": "two\nlines"}, "description must be one line of at most 300 printable characters"),
     ({"description": "x" * 301}, "description must be one line of at most 300 printable characters"),
     ({"git_init": "maybe"}, "git_init must be yes or no, not 'maybe'"),
-    # Issue 17: inputs that used to escape the checks as tracebacks and leave an empty folder behind.
+    # Inputs that could escape the checks as tracebacks and leave an empty folder behind.
     ({"model_args": '{"a": ' + "[" * 10_000 + "]" * 10_000 + "}"}, "model_args is nested too deeply"),
     ({"num_labels": "²"}, "num_labels '²' must be 'auto'"),
     ({"data_config": '{"crop_pct": NaN}'}, "NaN is not a number JSON allows"),

@@ -1,4 +1,4 @@
-"""Issue 10: `cookiecutter <template>` from an environment that has only cookiecutter (what `pipx install cookiecutter`
+"""`cookiecutter <template>` from an environment that has only cookiecutter (what `pipx install cookiecutter`
 gives), and the package metadata that installs what the template needs."""
 
 import shutil
@@ -7,8 +7,8 @@ import sys
 import zipfile
 
 import pytest
+from helpers.support import TEMPLATE_DIR
 from packaging.requirements import Requirement
-from support import TEMPLATE_DIR
 
 from timm_hub_template import dependencies
 

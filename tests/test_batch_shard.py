@@ -1,4 +1,4 @@
-"""Issue 13: `batch --shard I/N` splits the names so that N machines cover them exactly once."""
+"""`batch --shard I/N` splits the names so that N machines cover them exactly once."""
 
 import subprocess
 import sys

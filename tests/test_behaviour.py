@@ -1,4 +1,4 @@
-"""Issue 4: the generated model behaves like a built-in Transformers vision model (TimmWrapper's feature set)."""
+"""The generated model behaves like a built-in Transformers vision model (TimmWrapper's feature set)."""
 
 import filecmp
 
@@ -6,8 +6,8 @@ import pytest
 import timm
 import torch
 import torch.nn.functional as F
+from helpers.support import bake
 from PIL import Image
-from support import bake
 from transformers import (
     AutoConfig,
     AutoModel,

@@ -1,4 +1,4 @@
-"""Issue 6: the model card: Hub metadata, stats checked against independent counts, and usage snippets that run."""
+"""The model card: Hub metadata, stats checked against independent counts, and usage snippets that run."""
 
 import math
 import os
@@ -9,9 +9,7 @@ import sys
 import pytest
 import timm
 import torch
-from huggingface_hub import ModelCard
-from PIL import Image
-from support import (
+from helpers.support import (
     HUB_REVISION,
     TEMPLATE_DIR,
     bake,
@@ -20,6 +18,8 @@ from support import (
     seed_hub_cache,
     seed_hub_snapshot,
 )
+from huggingface_hub import ModelCard
+from PIL import Image
 
 CNN = "resnet18.a1_in1k"  # convolutions and one linear layer
 VIT = "vit_tiny_patch16_224.augreg_in21k_ft_in1k"  # attention products counted too

@@ -1,4 +1,4 @@
-"""Issue 20, item 4: `timm_classes.json` does not go stale silently.
+"""`timm_classes.json` does not go stale silently.
 
 For a few classes, the entry is rebuilt with the same builder as `python -m timm_hub_template.maintenance classes`
 (every architecture on the meta device, the constructor calls grouped by class) and must equal the committed file's,

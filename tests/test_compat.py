@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import timm
 import transformers
-from support import bake, environment, install, seed_hub_snapshot
+from helpers.support import bake, environment, install, seed_hub_snapshot
 
 from timm_hub_template import compat
 from timm_hub_template.maintenance.locks import environment_lock
@@ -32,7 +32,7 @@ ARCHITECTURES = {
     "vit_tiny_r_s16_p8_224": "VitTinyRS16P8224",  # a fallback: built by name (hybrid ViT stem)
 }
 INSTALLED = transformers.__version__  # the newest end: the template's own
-CHECK = Path(__file__).resolve().parent / "check_compat.py"
+CHECK = Path(__file__).resolve().parent / "helpers" / "check_compat.py"
 # README, "Versions": each card's timm floor, and for two of them the release before it with what it lacks (the
 # fallback's floor, 1.0.3, is the oldest 1.0.x on PyPI: there is no 1.0.x before it). resnet10t is a ResNet, as
 # the README's resnet50d. 1.0.22 lacks both `attn_layer` and `DiffParallelScalingBlock`; the import fails first.
@@ -53,9 +53,9 @@ def run_check(
     python: Path | None = None,
     hub: bool = False,
 ) -> dict:
-    """check_compat.py on `folders` in one fresh process of `python` (another version's environment), or of this
-    one with `site` (another timm) first on PYTHONPATH; with `hub`, each folder as a Hub repository."""
-    tests = str(CHECK.parent)
+    """helpers/check_compat.py on `folders` in one fresh process of `python` (another version's environment), or of
+    this one with `site` (another timm) first on PYTHONPATH; with `hub`, each folder as a Hub repository."""
+    tests = str(CHECK.parents[1])  # tests/, where the `helpers` package is
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(site), tests] if site else [tests]),

@@ -1,4 +1,4 @@
-"""Issue 20: the generated config class documents every argument (timm's own text where timm has one), and a
+"""The generated config class documents every argument (timm's own text where timm has one), and a
 component without arguments is its bare key in config.json and in the class defaults (the tagged dict still loads)."""
 
 import ast
@@ -11,8 +11,8 @@ from collections import Counter
 import pytest
 import timm
 import torch
+from helpers.support import bake
 from safetensors.torch import load_file
-from support import bake
 from transformers import AutoModelForImageClassification
 
 # The config's own arguments besides timm's constructor arguments.
@@ -155,7 +155,7 @@ def test_component_choices_are_listed_once_in_one_spelling(generated):
     assert listed_fields == len(constants)
 
 
-# Item 3: plain names for plain components.
+# Plain names for plain components.
 
 
 def tagged_without_arguments(value):

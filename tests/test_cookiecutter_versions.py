@@ -1,4 +1,4 @@
-"""Issue 20, item 5: the lowest and the highest cookiecutter that requirements.txt admits run the template.
+"""The lowest and the highest cookiecutter that requirements.txt admits run the template.
 
 What the template reads of cookiecutter (its context keys, call signatures and frames) lives in
 `timm_hub_template.cookiecutter_run`. The highest admitted version is the one installed (`pip install -r
@@ -18,8 +18,8 @@ from importlib.metadata import version
 from pathlib import Path
 
 import pytest
+from helpers.support import TEMPLATE_DIR, install
 from packaging.requirements import Requirement
-from support import TEMPLATE_DIR, install
 
 from timm_hub_template import dependencies
 from timm_hub_template.generate import INCOMPLETE_MARKER

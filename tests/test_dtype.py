@@ -1,13 +1,13 @@
-"""Issue 13: weights published in bfloat16 or float16, checked against timm's model cast to the same dtype."""
+"""Weights published in bfloat16 or float16, checked against timm's model cast to the same dtype."""
 
 import json
 
 import pytest
 import timm
 import torch
+from helpers.support import bake, save_timm_checkpoint
 from safetensors import safe_open
 from safetensors.torch import load_file
-from support import bake, save_timm_checkpoint
 from timm.models import load_state_dict
 from transformers import AutoModelForImageClassification
 
@@ -85,7 +85,7 @@ def test_the_giant_generates_on_the_meta_device(tmp_path):
 
 def test_a_bfloat16_generation_never_holds_the_model_in_float32(tmp_path):
     """Every model the generation builds outside the meta device holds bfloat16 parameters: the reference, the
-    generated classes, TimmWrapper and timm's `local-dir:` loader (issue 20: a float32 build of
+    generated classes, TimmWrapper and timm's `local-dir:` loader (a float32 build of
     vit_7b_patch16_dinov3's 6.7B parameters would need 27 GB)."""
     from torch.nn.modules.module import register_module_parameter_registration_hook
 

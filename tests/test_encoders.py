@@ -1,13 +1,13 @@
 """timm's encoders without a head (Qwen3VitEncoder, Gemma4VitEncoder, MobileNetV5Encoder, DeepseekVitEncoder: their
 `forward_head` refuses) publish as feature-extraction repositories: the features model only, loaded three ways with
-timm's exact `forward_features`, and a one-line refusal for labels (issue 20, item 6: every architecture exact)."""
+timm's exact `forward_features`, and a one-line refusal for labels."""
 
 import json
 
 import pytest
 import timm
 import torch
-from support import bake
+from helpers.support import bake
 
 from timm_hub_template.answers import AnswerError, parse
 

@@ -8,7 +8,7 @@ import urllib.error
 import urllib.request
 
 import pytest
-from fake_hub import FakeHub, allow_calls_to_fake_hub
+from helpers.fake_hub import FakeHub, allow_calls_to_fake_hub
 from huggingface_hub import HfApi
 from huggingface_hub.errors import HfHubHTTPError
 

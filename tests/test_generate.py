@@ -1,4 +1,4 @@
-"""Issue 2: bake the template for five architectures with a local checkpoint, then load the folder as users do."""
+"""Bake the template for five architectures with a local checkpoint, then load the folder as users do."""
 
 import json
 import os
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import timm
-from support import bake, check_folder, save_timm_checkpoint
+from helpers.support import bake, check_folder, save_timm_checkpoint
 
 from timm_hub_template.formatting import ruff_problems
 

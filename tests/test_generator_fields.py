@@ -1,4 +1,4 @@
-"""Issue 20, item 1: the generator-built families (EfficientNet, MobileNetV3) are configured in timm's own
+"""The generator-built families (EfficientNet, MobileNetV3) are configured in timm's own
 vocabulary, `arch_def` block strings and the multipliers of its `_gen_*` functions, so that a sibling is a few
 edited values away, as it is in timm."""
 

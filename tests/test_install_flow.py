@@ -1,4 +1,4 @@
-"""Issue 28: the README's flow without a clone, `pip install "git+<template>"` then `cookiecutter git+<template>`.
+"""The README's flow without a clone, `pip install "git+<template>"` then `cookiecutter git+<template>`.
 
 The package is built as a wheel and installed with `pip install --no-deps --target`, a folder put first on the
 cookiecutter process's PYTHONPATH: the installed copy comes before everything else, as a user's site-packages
@@ -18,7 +18,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from support import TEMPLATE_DIR, answer_on_a_terminal
+from helpers.support import TEMPLATE_DIR, answer_on_a_terminal
 
 ARCHITECTURE = "resnet10t"
 FOLDER_FILES = {

@@ -1,4 +1,4 @@
-"""Issues 13 and 21: an interrupted run (Ctrl-C or SIGTERM to cookiecutter's process group) never leaves a folder
+"""An interrupted run (Ctrl-C or SIGTERM to cookiecutter's process group) never leaves a folder
 that looks complete: no folder when the run created it, and with -f into an existing folder one holding
 GENERATION_INCOMPLETE.txt (at every moment), or, interrupted while committing, no half-made .git.
 
@@ -13,7 +13,7 @@ import sys
 import time
 
 import pytest
-from support import TEMPLATE_DIR
+from helpers.support import TEMPLATE_DIR
 
 from timm_hub_template.generate import INCOMPLETE_MARKER
 

@@ -1,4 +1,4 @@
-"""Issue 3: unit tests of the introspection and serialisation, one per kind of value, and the fallback."""
+"""Unit tests of the introspection and serialisation, one per kind of value, and the fallback."""
 
 import json
 from functools import partial

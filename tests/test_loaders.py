@@ -1,4 +1,4 @@
-"""Issue 19: one repository, three loaders. A generated folder loads in timm (`local-dir:` and `hf-hub:`), in
+"""One repository, three loaders. A generated folder loads in timm (`local-dir:` and `hf-hub:`), in
 Transformers without remote code (TimmWrapper) and with its own code, with timm's outputs, for the user's own
 model (model_args, labels, data config) and after fine-tuning through the generated classes and saving."""
 
@@ -7,8 +7,8 @@ import json
 import pytest
 import timm
 import torch
+from helpers.support import bake, check_folder, seed_hub_snapshot
 from safetensors.torch import load_file
-from support import bake, check_folder, seed_hub_snapshot
 
 ARCHITECTURE = "resnet10t"
 LABELS = ["cat", "dog", "bird"]

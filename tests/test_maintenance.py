@@ -1,4 +1,4 @@
-"""Issue 20, item 4: the maintenance tools live apart from what a generation runs, behind one command line.
+"""The maintenance tools live apart from what a generation runs, behind one command line.
 
 A generation (the hooks' Jinja extension, `generate`, batch mode) runs in a fresh process where importing
 `timm_hub_template.maintenance` raises; the tools answer through `python -m timm_hub_template.maintenance`; the
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import timm
-from support import TEMPLATE_DIR
+from helpers.support import TEMPLATE_DIR
 
 from timm_hub_template.generate import INCOMPLETE_MARKER
 

@@ -1,4 +1,4 @@
-"""Issue 12, item 4: ONNX with parity (the opt-in `onnx` variable) and the standard image-processor fields.
+"""ONNX with parity (the opt-in `onnx` variable) and the standard image-processor fields.
 
 `onnx=yes` adds `onnx/model.onnx` (torch.onnx.export, dynamic batch axis, onnx.checker, onnxruntime within the
 tolerance of timm's logits, the max abs diff in the card). Beside the graph, `onnx/preprocessor_config.json` holds
@@ -16,7 +16,7 @@ import onnxruntime
 import pytest
 import timm
 import torch
-from support import bake
+from helpers.support import bake
 from timm.data import create_transform
 from torchvision import transforms
 from transformers import AutoImageProcessor, AutoModel, AutoModelForImageClassification

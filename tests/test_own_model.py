@@ -1,4 +1,4 @@
-"""Issue 10: publishing your own trained model.
+"""Publishing your own trained model.
 
 A small ViT is trained for a few steps on generated grayscale images with timm's own training pieces (dataset,
 loader, optimizer, EMA, loss, CheckpointSaver) at 384 px with one input channel and three classes, and saved as
@@ -17,8 +17,8 @@ import sys
 import pytest
 import timm
 import torch
+from helpers.support import TEMPLATE_DIR, bake
 from PIL import Image, ImageDraw
-from support import TEMPLATE_DIR, bake
 from timm.data import create_dataset, create_loader, create_transform, resolve_data_config
 from timm.loss import LabelSmoothingCrossEntropy
 from timm.models import load_checkpoint

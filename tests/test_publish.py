@@ -1,7 +1,8 @@
-"""Issue 6: the initial git commit (weights in Git LFS), the opt-in push to the Hub, and updates through cruft.
+"""The initial git commit (weights in Git LFS), the opt-in push to the Hub, and updates through cruft.
 
-The push tests are protocol tests: the real Hub cannot be reached here, so `FakeHub` (tests/fake_hub.py), a loopback
-server, answers the Hub API calls that huggingface_hub's `create_repo` and `upload_folder` make, and records them.
+The push tests are protocol tests: the real Hub cannot be reached here, so `FakeHub` (tests/helpers/fake_hub.py), a
+loopback server, answers the Hub API calls that huggingface_hub's `create_repo` and `upload_folder` make, and records
+them.
 """
 
 import hashlib
@@ -13,8 +14,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from fake_hub import FakeHub, allow_calls_to_fake_hub
-from support import TEMPLATE_DIR, bake, bake_in_subprocess
+from helpers.fake_hub import FakeHub, allow_calls_to_fake_hub
+from helpers.support import TEMPLATE_DIR, bake, bake_in_subprocess
 
 from timm_hub_template import batch
 

@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from support import TEMPLATE_DIR, answer_on_a_terminal
+from helpers.support import TEMPLATE_DIR, answer_on_a_terminal
 
 QUESTIONS = ["architecture", "weights", "labels", "repo_name", "hub_owner", "push_to_hub"]
 COMMAND = [sys.executable, "-m", "cookiecutter", str(TEMPLATE_DIR)]

@@ -1,4 +1,4 @@
-"""Issues 3, 5 and 21: the same inputs give byte-identical folders, from the command line and from batch mode,
+"""The same inputs give byte-identical folders, from the command line and from batch mode,
 for every weight source (random, pretrained with and without a new head, a checkpoint), and with `dtype` and
 `onnx`."""
 
@@ -10,8 +10,8 @@ import sys
 import pytest
 import timm
 import torch
+from helpers.support import TEMPLATE_DIR, bake_in_subprocess, save_timm_checkpoint, seed_hub_cache
 from safetensors.torch import load_file
-from support import TEMPLATE_DIR, bake_in_subprocess, save_timm_checkpoint, seed_hub_cache
 
 from timm_hub_template import batch
 

@@ -1,4 +1,4 @@
-"""Issue 2: resnet50d's generated configuration has the guide's explicit fields, and editing them works."""
+"""resnet50d's generated configuration has the guide's explicit fields, and editing them works."""
 
 import ast
 import json
@@ -6,7 +6,7 @@ import json
 import pytest
 import timm
 import torch
-from support import bake
+from helpers.support import bake
 from transformers import AutoConfig, AutoModelForImageClassification
 
 from timm_hub_template.introspection import inspect_architecture

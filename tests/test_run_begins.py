@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from support import TEMPLATE_DIR
+from helpers.support import TEMPLATE_DIR
 
 from timm_hub_template.cookiecutter_run import context_for
 

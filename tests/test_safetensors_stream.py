@@ -1,4 +1,4 @@
-"""Issue 13: the weights are written one tensor at a time, as safetensors writes them, and sharded like Transformers."""
+"""The weights are written one tensor at a time, as safetensors writes them, and sharded like Transformers."""
 
 import hashlib
 import json

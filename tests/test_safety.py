@@ -1,11 +1,11 @@
-"""Issue 29: nothing leaked, nothing lost, round 3.
+"""Nothing leaked, nothing lost: links, what is committed and pushed, who may publish, and the card's hash.
 
 A `-f` run never writes through a link to a file outside its folder; the commit and the push take exactly the files
 the run wrote, as it wrote them; only a run asked for by cookiecutter (command line, Python API) or `cruft create`
 publishes (`cruft diff` does not); a Hub repository of another visibility than asked is not pushed to; what a run
 installs in the caller's process ends with it; the card's SHA-256 is that of the weights published.
 
-Real cookiecutter, git and cruft; the Hub is the loopback `FakeHub` (tests/fake_hub.py).
+Real cookiecutter, git and cruft; the Hub is the loopback `FakeHub` (tests/helpers/fake_hub.py).
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ import time
 
 import pytest
 import torch
-from fake_hub import Repo
-from support import TEMPLATE_DIR
+from helpers.fake_hub import Repo
+from helpers.support import TEMPLATE_DIR, template_variables
 from test_publish import CRUFT, template_checkout
 
 from timm_hub_template import cookiecutter_run
@@ -30,25 +30,7 @@ from timm_hub_template.answers import error, parse
 
 ARCHITECTURE = "resnet10t"
 FOLDER = f"custom-{ARCHITECTURE}"
-BASE = {
-    "architecture": ARCHITECTURE,
-    "weights": "random",
-    "checkpoint_key": "auto",
-    "num_labels": "auto",
-    "labels": "",
-    "model_args": "{}",
-    "data_config": "{}",
-    "dtype": "auto",
-    "repo_name": FOLDER,
-    "module_name": ARCHITECTURE,
-    "class_prefix": "Resnet10t",
-    "hub_owner": "",
-    "license": "auto",
-    "description": "",
-    "git_init": "no",
-    "push_to_hub": "no",
-    "private": "no",
-}
+BASE = template_variables(architecture=ARCHITECTURE, weights="random", git_init="no")
 
 
 def command(*variables, output=".", overwrite=False):
@@ -300,7 +282,7 @@ def test_the_exit_guard_removes_only_the_folder_the_run_made(tmp_path):
 
 def training_checkpoint(path, seed):
     import timm
-    from training_run import train_py_args
+    from helpers.training_run import train_py_args
 
     torch.manual_seed(seed)
     model = timm.create_model(ARCHITECTURE, num_classes=3)

@@ -1,4 +1,4 @@
-"""Issue 11: the config decides the model. One modeling file per timm class, and a repository of one architecture
+"""The config decides the model. One modeling file per timm class, and a repository of one architecture
 builds its siblings (other architectures of the same timm class) from config values alone."""
 
 import ast

@@ -1,4 +1,4 @@
-"""Issue 3: the coverage sweep's per-architecture check and its table."""
+"""The coverage sweep's per-architecture check and its table."""
 
 from timm_hub_template.maintenance import sweep
 

@@ -1,4 +1,4 @@
-"""Issue 18: real training runs, as users type them, publish exactly, from any folder.
+"""Real training runs, as users type them, publish exactly, from any folder.
 
 Each run is saved as timm's `train.py` saves it (`CheckpointSaver`, `args` with every field of its parser) in a
 training folder laid out as `train.py` leaves it (`data/`, `output/train/<run>/`), and published with the
@@ -16,9 +16,9 @@ import sys
 
 import pytest
 import torch
+from helpers.support import TEMPLATE_DIR
+from helpers.training_run import create_model_like_train_py, photo, timm_reference, train_and_save, train_py_args
 from huggingface_hub import ModelCard
-from support import TEMPLATE_DIR
-from training_run import create_model_like_train_py, photo, timm_reference, train_and_save, train_py_args
 from transformers import AutoImageProcessor, AutoModelForImageClassification
 
 RUN = "output/train/20261201-run"  # train.py's --output/--experiment layout

@@ -1,4 +1,4 @@
-"""Issue 17: nothing leaked, nothing lost.
+"""Nothing leaked, nothing lost: what a checkpoint names, what `-f` publishes, finished work, bad input.
 
 A checkpoint from someone else is data: the files it names are read only when a real training run would have used
 them, and never become published class names otherwise. `-f` into a folder with the user's files publishes only what
@@ -24,34 +24,15 @@ from pathlib import Path
 import pytest
 import timm
 import torch
-from support import TEMPLATE_DIR
-from training_run import train_py_args
+from helpers.support import TEMPLATE_DIR, template_variables
+from helpers.training_run import train_py_args
 
 from timm_hub_template.answers import error, parse
 from timm_hub_template.generate import INCOMPLETE_MARKER
 
-BASE = {
-    "architecture": "resnet10t",
-    "weights": "random",
-    "checkpoint_key": "auto",
-    "num_labels": "auto",
-    "labels": "",
-    "model_args": "{}",
-    "data_config": "{}",
-    "dtype": "auto",
-    "repo_name": "custom-resnet10t",
-    "module_name": "resnet10t",
-    "class_prefix": "Resnet10t",
-    "model_type": "custom_resnet10t",
-    "hub_owner": "",
-    "license": "auto",
-    "description": "",
-    "git_init": "no",
-    "push_to_hub": "no",
-    "private": "no",
-}
 ARCHITECTURE = "resnet10t"
 FOLDER = f"custom-{ARCHITECTURE}"
+BASE = template_variables(architecture=ARCHITECTURE, weights="random", git_init="no")
 
 
 def crafted_checkpoint(path, classes, **args):

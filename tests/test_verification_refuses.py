@@ -1,4 +1,4 @@
-"""Issue 21: the verification refuses a folder that is not timm's model, for each check it makes.
+"""The verification refuses a folder that is not timm's model, for each check it makes.
 
 One folder is generated (random weights), then each test hands `verify_folder` a copy with one thing broken: a
 weight one float step away (no tolerance), a weight of the head only, a missing or an extra tensor, a tensor of

@@ -1,9 +1,9 @@
-"""Issue 2: the three weight sources, offline: timm's `pretrained` path through a seeded HF cache, and random."""
+"""The three weight sources, offline: timm's `pretrained` path through a seeded HF cache, and random."""
 
 import hashlib
 
+from helpers.support import bake, bake_in_subprocess, check_folder, save_timm_checkpoint, seed_hub_cache
 from safetensors.torch import load_file
-from support import bake, bake_in_subprocess, check_folder, save_timm_checkpoint, seed_hub_cache
 
 ARCHITECTURE = "mobilenetv3_small_100.lamb_in1k"
 

@@ -1,4 +1,4 @@
-"""Issue 3: one architecture of every timm model module, generated in batch mode and checked against timm.
+"""One architecture of every timm model module, generated in batch mode and checked against timm.
 
 Batch mode imports torch, timm and transformers once for all of them; each generation reloads its folder through
 the Auto classes and requires logits, pooled features and processed pixels equal to timm's (the export's check).
@@ -7,7 +7,7 @@ family_representatives.json (the three vision-encoder modules' with two blocks, 
 that list complete as timm adds modules.
 
 A family is generated when a test first asks for it, so `pytest tests/test_zoo.py -k resnet` generates only
-that one. A sample of families is also checked without the product's verdict: `check_folder.py`, in a fresh
+that one. A sample of families is also checked without the product's verdict: `helpers/check_folder.py`, in a fresh
 process, compares the folder with `torch.manual_seed(0); timm.create_model(name)` (the promised random weights).
 """
 
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import timm
-from support import check_folder
+from helpers.support import check_folder
 from timm.models import model_entrypoint
 
 from timm_hub_template import batch

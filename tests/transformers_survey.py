@@ -25,8 +25,8 @@ sys.path[:0] = [str(TESTS), str(TESTS.parent)]
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HOME", tempfile.mkdtemp(prefix="transformers-survey-hf-"))
 
+from helpers.support import PACKAGE_CACHE, bake, environment
 from packaging.version import Version
-from support import PACKAGE_CACHE, bake, environment
 from test_compat import ARCHITECTURES, EDITED_PREPROCESSING, assert_loads_exactly, run_check
 
 from timm_hub_template import compat

@@ -1,8 +1,9 @@
 """`check_folder.py` under another Transformers version, plus the backbone: the compatibility matrix's check.
 
-Usage: python check_compat.py FOLDER ARCHITECTURE WEIGHTS.safetensors DATA_CONFIG_JSON [FOLDER ARCHITECTURE ...]
+Usage: python tests/helpers/check_compat.py FOLDER ARCHITECTURE WEIGHTS DATA_CONFIG_JSON [FOLDER ARCHITECTURE ...]
 Run with another version's environment (or with another timm first on PYTHONPATH). FOLDER may be a repo id in the
-Hugging Face cache (check_folder.py). DATA_CONFIG_JSON: the preprocessing edited into the folder's config.json.
+Hugging Face cache (check_folder.py). WEIGHTS: a safetensors file. DATA_CONFIG_JSON: the preprocessing edited into
+the folder's config.json.
 Prints one JSON line: the versions that ran, the packages of the environment's own, and per architecture
 check_folder's measurements, the backbone's feature maps compared with timm's `forward_intermediates`, the loss from
 labels, hidden states, and timm's checkpointing through Transformers' method.
@@ -18,9 +19,14 @@ import huggingface_hub
 import timm
 import torch
 import transformers
-from check_folder import main as check_folder
 from safetensors.torch import load_file
 from transformers.dynamic_module_utils import get_class_from_dynamic_module
+
+# Run as a script, only this folder is on the path: tests/ after it too, for the `helpers` package (last, so that
+# another timm first on PYTHONPATH still comes first).
+sys.path.append(str(Path(__file__).resolve().parents[1]))
+
+from helpers.check_folder import main as check_folder
 
 
 def check_backbone(folder: str, architecture: str, weights: str) -> dict:

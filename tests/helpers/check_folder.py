@@ -1,7 +1,7 @@
 """Load a generated folder like a user does, in a fresh process, and compare it with timm: with the repository's
 code (`trust_remote_code=True`), with Transformers' TimmWrapper (no remote code) and with timm (`local-dir:`).
 
-Usage: python check_folder.py FOLDER ARCHITECTURE WEIGHTS [CREATE_KWARGS_JSON [DATA_CONFIG_JSON]]
+Usage: python tests/helpers/check_folder.py FOLDER ARCHITECTURE WEIGHTS [CREATE_KWARGS_JSON [DATA_CONFIG_JSON]]
 WEIGHTS: a safetensors file of timm's keys (or the folder's own), or `seed:N` for timm's random initialisation after
 `torch.manual_seed(N)` (what `weights=random` promises with N = 0).
 FOLDER may be a Hub repo id held in the Hugging Face cache: with CHECK_FOLDER_TIMM_SOURCE=hf-hub timm then loads
@@ -30,6 +30,10 @@ from transformers import (
     pipeline,
 )
 from transformers.utils import logging as transformers_logging
+
+# Run as a script, only this folder is on the path: tests/ after it too, for the `helpers` package (last, so that an
+# environment's own packages, another timm on PYTHONPATH included, come first).
+sys.path.append(str(Path(__file__).resolve().parents[1]))
 
 
 def as_json(value):
@@ -90,7 +94,8 @@ def load_with_timm(folder, reference, pixel_values, image, timm_pixels) -> dict:
     if source == "local-dir" and "local-dir" not in getattr(timm.models._factory, "_MODEL_SOURCES", ()):
         # timm before 1.0.16 reads only hf-hub: the folder as a Hub repository, in a cache of its own.
         import huggingface_hub.constants
-        from support import seed_hub_snapshot
+
+        from helpers.support import seed_hub_snapshot
 
         cache = Path(tempfile.mkdtemp(prefix="check-folder-hub-"))
         seed_hub_snapshot(cache, "local/folder", Path(folder))

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-TEMPLATE_DIR = Path(__file__).resolve().parent.parent
+TEMPLATE_DIR = Path(__file__).resolve().parents[2]
 CHECK_FOLDER = Path(__file__).resolve().parent / "check_folder.py"
 # Other versions of the libraries, installed for a test: under the venv (CI creates .venv afresh only when it is
 # missing), or where the variable says.
@@ -25,6 +25,15 @@ def bake(output_dir: Path, **context: Any) -> Path:
 
     output_dir.mkdir(parents=True, exist_ok=True)
     return Path(cookiecutter(str(TEMPLATE_DIR), no_input=True, extra_context=context, output_dir=str(output_dir)))
+
+
+def template_variables(**overrides: Any) -> dict[str, Any]:
+    """The template's variables as a `cookiecutter --no-input <template> key=value ...` run parses them: every key of
+    cookiecutter.json, the not-asked ones without their `__` (`cookiecutter_run.public_context`), at cookiecutter's
+    rendering of their defaults (the names derived from the architecture) under `overrides`, given by those names."""
+    from timm_hub_template.cookiecutter_run import context_for, public_context
+
+    return public_context(context_for(TEMPLATE_DIR, overrides, TEMPLATE_DIR)["cookiecutter"])
 
 
 def bake_in_subprocess(output_dir: Path, **context: Any) -> Path:
