@@ -202,14 +202,16 @@ def test_timm_builds_the_published_model_where_its_entrypoint_builds_another_for
 @pytest.mark.slow
 def test_an_entrypoint_that_fetches_its_backbones_weights_still_checks_the_timm_way_offline(tmp_path):
     """vit_small_resnet26d_224's entrypoint builds resnet26d with the same `pretrained` flag, so timm's `local-dir:`
-    loader first fetches resnet26d's own weights from the Hub, which this machine cannot reach. The generation
-    still checks the timm way (the same build without that fetch, the folder loaded strictly) and says so; the
-    folder holds timm's seed-0 weights of the architecture."""
+    loader with `pretrained=True` first fetches resnet26d's own weights from the Hub, which this machine cannot
+    reach. The timm way is checked on the build timm makes without that fetch (`pretrained=False`, the folder's
+    weights loaded strictly), so the generation passes offline, and the folder holds timm's seed-0 weights."""
     from timm_hub_template import batch
+    from timm_hub_template.verify import timm_model_of_folder
 
     name, notes = "vit_small_resnet26d_224", []
     folder = batch.generate(name, tmp_path, weights="random", git_init="no", notes=notes)
-    assert any(note.startswith("timm: its entrypoint fetches a backbone's own pretrained weights") for note in notes)
+    answers = batch.parse_answers(batch.render_context({"architecture": name, "weights": "random"}, tmp_path))
+    assert timm_model_of_folder(folder, answers) is not None  # the build without the fetch
     torch.manual_seed(0)
     expected = timm.create_model(name).eval()
     model = timm.create_model(name).eval()
