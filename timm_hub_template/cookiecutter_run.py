@@ -247,22 +247,23 @@ class Run:
             _current.finish()  # an earlier run in this process that ended without its hooks (tests, programs)
         context = rendering["context"].get("cookiecutter", {})
         invocation_dir = Path.cwd()
+        name_problem = repo_name_error(str(context.get("repo_name", "")))
         problem = _other_checkout(context)
-        if not problem and repo_name_error(str(context.get("repo_name", ""))):
+        if not problem and name_problem:
             # Said with the other answers' problems, as the pre-generation hook would list them.
-            problem = error(public_context(context), invocation_dir) or repo_name_error(str(context["repo_name"]))
+            problem = error(public_context(context), invocation_dir) or name_problem
         if problem:
             raise FolderRefused(problem)
+        if _caller(__name__, "render_without_hooks"):
+            return None  # batch mode has parsed the answers for this run, and cleans up after itself
+        _clear_caches()  # what an earlier run read (a labels file since rewritten) is read again
+        if not rendering.get("accept_hooks", True):
+            problem = error(public_context(context), invocation_dir)
+            if problem:
+                raise FolderRefused(problem)
+            return None
         folder = (invocation_dir / _output_dir(context) / str(context["repo_name"])).resolve()
         run = cls(invocation_dir=invocation_dir, folder=folder, created=not folder.exists())
-        if not rendering.get("accept_hooks", True):
-            if not _caller(__name__, "render_without_hooks"):  # batch mode has parsed the answers for this run
-                _clear_caches()
-                problem = error(public_context(context), invocation_dir)
-                if problem:
-                    raise FolderRefused(problem)
-            return None
-        _clear_caches()  # what an earlier run read (a labels file since rewritten) is read again
         run._install_guard()  # the hooks report the run; cookiecutter cleans up only after a failed hook
         _current = run
         return run

@@ -19,10 +19,15 @@ _BLOCK = 1 << 20
 
 
 def file_sha256(path: Path) -> str:
-    digest, buffer = hashlib.sha256(), memoryview(bytearray(_BLOCK))  # one buffer, read into
     with Path(path).open("rb", buffering=0) as file:
-        while count := file.readinto(buffer):
-            digest.update(buffer[:count])
+        return _sha256_of(file)
+
+
+def _sha256_of(file: BinaryIO) -> str:
+    """The SHA-256 of what is left to read of `file`, read into one buffer (no allocation per block)."""
+    digest, buffer = hashlib.sha256(), memoryview(bytearray(_BLOCK))
+    while count := file.readinto(buffer):
+        digest.update(buffer[:count])
     return digest.hexdigest()
 
 
@@ -55,14 +60,12 @@ def identity(status: os.stat_result) -> Identity:
 
 def _hash_version(path: Path) -> tuple[str, Identity]:
     """The SHA-256 of the file at `path` and the version it is of (read from the open file, so the two match)."""
-    with Path(path).open("rb") as file:
+    with Path(path).open("rb", buffering=0) as file:
         version = identity(os.fstat(file.fileno()))
-        digest = hashlib.sha256()
-        for block in iter(lambda: file.read(_BLOCK), b""):
-            digest.update(block)
+        digest = _sha256_of(file)
         if identity(os.fstat(file.fileno())) != version:
             raise FileChanged(f"{path} changed while it was hashed")
-    return digest.hexdigest(), version
+    return digest, version
 
 
 # The hashes started in this run, by the version of the file they hash (cleared when a run begins and ends).
