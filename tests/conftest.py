@@ -1,12 +1,15 @@
 """Shared fixtures: an offline Hugging Face environment and a fake Hub; how pytest-xdist shares out the tests."""
 
+import atexit
 import os
+import shutil
 import tempfile
 
 import pytest
 
 # Tests never reach the Hub: every run is offline, with caches of its own (hooks inherit this environment).
 _HF_HOME = tempfile.mkdtemp(prefix="timm-hub-template-hf-")
+atexit.register(shutil.rmtree, _HF_HOME, ignore_errors=True)
 os.environ.update(
     HF_HUB_OFFLINE="1",
     HF_HOME=_HF_HOME,
@@ -35,6 +38,20 @@ def hub(monkeypatch):
             monkeypatch.setenv(name, value)
         monkeypatch.setenv("HF_TOKEN", "hf_test_token")
         yield fake_hub
+
+
+@pytest.fixture(scope="module", autouse=True)
+def module_scratch_removed(request, tmp_path_factory):
+    """The folders a module's fixtures made (tmp_path_factory) go when its tests end, unless one failed: the whole
+    suite writes some 17 GB of generated repositories, more than a CI machine's disk may have free. A test's own
+    `tmp_path` goes when it passes (`tmp_path_retention_policy` in pyproject.toml)."""
+    base = tmp_path_factory.getbasetemp()
+    existing = set(base.iterdir())
+    failures = request.session.testsfailed
+    yield
+    if request.session.testsfailed == failures:
+        for path in set(base.iterdir()) - existing:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def pytest_xdist_make_scheduler(config, log):

@@ -13,6 +13,7 @@ process, compares the folder with `torch.manual_seed(0); timm.create_model(name)
 
 import ast
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -47,15 +48,20 @@ FEWER_BLOCKS = {"deepseek_vit": {"depth": 2}, "gemma4_vit": {"depth": 2}, "qwen3
 @pytest.fixture(scope="module", params=sorted(REPRESENTATIVES))
 def outcome(request, tmp_path_factory):
     """Batch mode's outcome for the representative of the timm module `request.param`, generated once for the
-    tests that ask for it (pytest runs them one after another; with pytest-xdist, in one worker)."""
+    tests that ask for it (pytest runs them one after another; with pytest-xdist, in one worker); its folder goes when
+    they pass (the families together are several GB)."""
+    out = tmp_path_factory.mktemp("zoo")
+    failures = request.session.testsfailed
     [generated] = batch.run(
         [REPRESENTATIVES[request.param]],
-        tmp_path_factory.mktemp("zoo"),
+        out,
         weights="random",
         git_init="no",
         model_args=json.dumps(FEWER_BLOCKS.get(request.param, {})),
     )
-    return generated
+    yield generated
+    if request.session.testsfailed == failures:
+        shutil.rmtree(out)
 
 
 @pytest.mark.slow

@@ -10,9 +10,11 @@ DATA_CONFIG_JSON: preprocessing that replaces the architecture's in the referenc
 Prints one JSON line: the measurements the tests assert on.
 """
 
+import atexit
 import json
 import logging
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -98,6 +100,7 @@ def load_with_timm(folder, reference, pixel_values, image, timm_pixels) -> dict:
         from helpers.support import seed_hub_snapshot
 
         cache = Path(tempfile.mkdtemp(prefix="check-folder-hub-"))
+        atexit.register(shutil.rmtree, cache, ignore_errors=True)
         seed_hub_snapshot(cache, "local/folder", Path(folder))
         huggingface_hub.constants.HF_HUB_CACHE = str(cache)
         source, folder = "hf-hub", "local/folder"

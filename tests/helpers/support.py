@@ -115,22 +115,27 @@ def shared_torch() -> Path:
         return folder
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
-    seen, pending = set(), ["torch", "torchvision"]
+    # torch asks for its CUDA libraries through extras (`cuda-toolkit[cublas,...]`): a requirement counts when its
+    # marker holds for no extra or for one of the extras asked of its package, or pip installs them again (1 GB).
+    seen, pending = set(), [Requirement("torch"), Requirement("torchvision")]
     while pending:
-        name = canonicalize_name(pending.pop())
-        if name in seen:
+        wanted = pending.pop()
+        name = canonicalize_name(wanted.name)
+        if (name, *sorted(wanted.extras)) in seen:
             continue
-        seen.add(name)
+        seen.add((name, *sorted(wanted.extras)))
         dist = distribution(name)
         for line in dist.requires or ():
             requirement = Requirement(line)
-            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
-                pending.append(requirement.name)
+            if requirement.marker is None or any(
+                requirement.marker.evaluate({"extra": extra}) for extra in ("", *wanted.extras)
+            ):
+                pending.append(requirement)
         for top in {file.parts[0] for file in dist.files or () if file.parts[0] != ".."}:
             link = folder / top
             if not link.exists() and not top.endswith(".pth"):
                 link.symlink_to(Path(dist.locate_file(top)).resolve())
-    (folder / ".complete").write_text("\n".join(sorted(seen)) + "\n")
+    (folder / ".complete").write_text("\n".join(sorted({name for name, *_ in seen})) + "\n")
     return folder
 
 
