@@ -22,7 +22,7 @@ from helpers.support import TEMPLATE_DIR, install
 from packaging.requirements import Requirement
 
 from timm_hub_template import dependencies
-from timm_hub_template.generate import INCOMPLETE_MARKER
+from timm_hub_template.run_files import INCOMPLETE_MARKER
 
 ARCHITECTURE = "resnet10t"
 FOLDER = f"custom-{ARCHITECTURE}"

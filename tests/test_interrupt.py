@@ -15,7 +15,7 @@ import time
 import pytest
 from helpers.support import TEMPLATE_DIR
 
-from timm_hub_template.generate import INCOMPLETE_MARKER
+from timm_hub_template.run_files import INCOMPLETE_MARKER
 
 ARCHITECTURE = "resnet18"
 FOLDER = f"custom-{ARCHITECTURE}"

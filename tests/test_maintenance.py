@@ -19,7 +19,7 @@ import pytest
 import timm
 from helpers.support import TEMPLATE_DIR
 
-from timm_hub_template.generate import INCOMPLETE_MARKER
+from timm_hub_template.run_files import INCOMPLETE_MARKER
 
 ARCHITECTURE = "resnet10t"
 

@@ -28,7 +28,7 @@ from helpers.support import TEMPLATE_DIR, template_variables
 from helpers.training_run import train_py_args
 
 from timm_hub_template.answers import error, parse
-from timm_hub_template.generate import INCOMPLETE_MARKER
+from timm_hub_template.run_files import INCOMPLETE_MARKER
 
 ARCHITECTURE = "resnet10t"
 FOLDER = f"custom-{ARCHITECTURE}"

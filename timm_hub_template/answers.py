@@ -21,7 +21,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from timm_hub_template import checkpoints, dependencies, digests
+from timm_hub_template import checkpoints, dependencies
 from timm_hub_template.data_config import checked_overrides, resolve_data_config
 from timm_hub_template.errors import AnswerError, first_line, printable
 from timm_hub_template.labels import class_map_labels, imagenet_labels, read_labels
@@ -136,9 +136,6 @@ def _parse(frozen_context: str, invocation_folder: str) -> Answers:
     missing = dependencies.missing()
     if missing:
         raise AnswerError(dependencies.install_hint(missing))
-    weights_file = resolve_user_path(context.get("weights", "").strip(), invocation_dir)
-    if checkpoints.has_supported_suffix(weights_file) and weights_file.is_file():
-        digests.start(weights_file)  # the card's SHA-256, hashed on another core while timm is imported
     # The answers that do not depend on one another are all checked, and all their problems said together.
     problems: list[str] = []
 

@@ -95,8 +95,9 @@ def generate(
     """Generate one repository into `output_dir`, exactly as the cookiecutter command would; `notes` receives the
     verification's notes."""
     from timm_hub_template.cookiecutter_run import sigterm_interrupts
-    from timm_hub_template.generate import complete, freeze_long_lived_objects, mark_incomplete
+    from timm_hub_template.generate import complete, freeze_long_lived_objects
     from timm_hub_template.report import say
+    from timm_hub_template.run_files import mark_incomplete
 
     context = render_context({"architecture": architecture, "weights": weights, **overrides}, output_dir)
     answers = parse_answers(context)

@@ -9,9 +9,9 @@ only when the run was asked for by cookiecutter (its command line or Python API)
 warning: a failing hook would make cookiecutter delete the complete folder. What is committed and pushed is exactly
 the files the run wrote, as it wrote them (`run_files.RunFiles`).
 
-Until the verification has passed, the folder holds `GENERATION_INCOMPLETE.txt` (`mark_incomplete`, before anything
-is rendered into it): an interrupted run (Ctrl-C, SIGTERM) leaves no folder when it created it, else one that says
-so.
+Until the verification has passed, the folder holds `GENERATION_INCOMPLETE.txt` (`run_files.mark_incomplete`,
+before anything is rendered into it): an interrupted run (Ctrl-C, SIGTERM) leaves no folder when it created it, else
+one that says so.
 """
 
 from __future__ import annotations
@@ -26,34 +26,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from timm_hub_template import publish
+from timm_hub_template import digests, publish
 from timm_hub_template.errors import ExportError, first_line, printable
 from timm_hub_template.report import say
 
 if TYPE_CHECKING:
     from timm_hub_template.answers import Answers
-
-
-@dataclass(frozen=True)
-class Marker:
-    name: str
-    text: str
-
-
-INCOMPLETE_MARKER = Marker(
-    "GENERATION_INCOMPLETE.txt",
-    "timm-hub-template did not finish this folder: its files are not verified. Delete it and generate again.\n",
-)
-
-
-def mark_incomplete(folder: Path) -> None:
-    """Write the marker that says `folder` is not finished (a new file: a link at its path is removed first), before
-    anything is generated into it; `complete` removes it once the folder is verified."""
-    from timm_hub_template import run_files
-
-    marker = folder / INCOMPLETE_MARKER.name
-    run_files.replace_link(marker)
-    marker.write_text(INCOMPLETE_MARKER.text)
 
 
 @dataclass
@@ -134,6 +112,8 @@ def complete(
     from timm_hub_template.verify import verify_folder
 
     project_dir = Path(project_dir).resolve()
+    if answers.checkpoint is not None:
+        digests.start(answers.checkpoint.path)  # the card's SHA-256, hashed on another core while the export works
     answers, push_problem = (answers, "") if scratch else publish.with_hub_owner(answers)
     with quiet_progress_bars():
         written: dict[str, str | None] = dict.fromkeys(rendered)
@@ -141,7 +121,7 @@ def complete(
         ours = run_files.RunFiles.record(project_dir, written)  # what the run wrote, as it wrote it
         notes = [] if notes is None else notes
         verified = verify_folder(project_dir, answers, reference, notes, step)
-        (project_dir / INCOMPLETE_MARKER.name).unlink(missing_ok=True)
+        (project_dir / run_files.INCOMPLETE_MARKER.name).unlink(missing_ok=True)
         if scratch:
             return Summary(project_dir, verified, publish.Published(repo_id=answers.repo_id), answers, tuple(notes))
         files, foreign = ours.published()

@@ -149,7 +149,7 @@ def prepare_generation(cookiecutter: dict[str, Any]) -> str:
     `cookiecutter`: the context as cookiecutter holds it (`__` keys and all: the names of the files it renders use
     them)."""
     from timm_hub_template.answers import error
-    from timm_hub_template.generate import mark_incomplete
+    from timm_hub_template.run_files import mark_incomplete
 
     try:
         run = cookiecutter_run.hook_run()

@@ -21,10 +21,22 @@ from pathlib import Path
 
 from timm_hub_template.digests import file_sha256
 
+
+@dataclasses.dataclass(frozen=True)
+class Marker:
+    name: str
+    text: str
+
+
+INCOMPLETE_MARKER = Marker(
+    "GENERATION_INCOMPLETE.txt",
+    "timm-hub-template did not finish this folder: its files are not verified. Delete it and generate again.\n",
+)
+
 # What the export writes at fixed paths (the weights' shard names depend on their size: `safetensors_stream`
 # detaches each before writing it), and the marker of an unfinished folder.
 RUN_FILES = (
-    "GENERATION_INCOMPLETE.txt",
+    INCOMPLETE_MARKER.name,
     "config.json",
     "README.md",
     "requirements.txt",
@@ -43,6 +55,14 @@ def replace_link(path: Path) -> None:
         return
     if stat.S_ISLNK(status.st_mode) or (stat.S_ISREG(status.st_mode) and status.st_nlink > 1):
         path.unlink()
+
+
+def mark_incomplete(folder: Path) -> None:
+    """Write the marker that says `folder` is not finished (a new file: a link at its path is removed first), before
+    anything is generated into it; `complete` removes it once the folder is verified."""
+    marker = folder / INCOMPLETE_MARKER.name
+    replace_link(marker)
+    marker.write_text(INCOMPLETE_MARKER.text)
 
 
 def detach(folder: Path, names: Iterable[str]) -> None:

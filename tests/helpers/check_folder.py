@@ -57,12 +57,14 @@ class Warnings(logging.Handler):
         self.messages.append(record.getMessage())
 
 
-def load_without_remote_code(folder, reference, pixel_values, image, timm_pixels) -> dict:
-    """The Auto classes and pipelines with no `trust_remote_code`: Transformers' TimmWrapper classes."""
-    config = AutoConfig.from_pretrained(folder)
-    classifier = AutoModelForImageClassification.from_pretrained(folder).eval()
-    features = AutoModel.from_pretrained(folder).eval()
-    processor = AutoImageProcessor.from_pretrained(folder)
+def load_with_transformers(folder, reference, pixel_values, image, timm_pixels, trust_remote_code=False) -> dict:
+    """The Auto classes and pipelines, with the repository's code (`trust_remote_code=True`) or, as a user who does
+    not pass it loads the folder, without: Transformers' TimmWrapper classes."""
+    code = {"trust_remote_code": True} if trust_remote_code else {}
+    config = AutoConfig.from_pretrained(folder, **code)
+    classifier = AutoModelForImageClassification.from_pretrained(folder, **code).eval()
+    features = AutoModel.from_pretrained(folder, **code).eval()
+    processor = AutoImageProcessor.from_pretrained(folder, **code)
     with torch.inference_mode():
         timm_logits = reference(pixel_values)
         timm_pre_logits = reference.forward_head(reference.forward_features(pixel_values), pre_logits=True)
@@ -70,8 +72,8 @@ def load_without_remote_code(folder, reference, pixel_values, image, timm_pixels
         pooled = features(pixel_values).pooler_output
         pixels = processor(image, return_tensors="pt")["pixel_values"]
         image_logits = classifier(pixels).logits
-    classify = pipeline("image-classification", model=folder)
-    extract = pipeline("image-feature-extraction", model=folder)
+    classify = pipeline("image-classification", model=folder, **code)
+    extract = pipeline("image-feature-extraction", model=folder, **code)
     with torch.inference_mode():
         extracted = torch.tensor(extract(image, pool=True))  # the pooled features of the pipeline's pixels
         pipeline_pooled = features(timm_pixels).pooler_output
@@ -80,12 +82,17 @@ def load_without_remote_code(folder, reference, pixel_values, image, timm_pixels
         "model_class": type(features).__name__,
         "classifier_class": type(classifier).__name__,
         "processor_class": type(processor).__name__,
+        "logits_max_abs_diff": max_abs_diff(logits, timm_logits),
         "logits_equal": bool(torch.equal(logits, timm_logits)),
+        "pooled_max_abs_diff": max_abs_diff(pooled, timm_pre_logits),
         "pooled_equal": bool(torch.equal(pooled, timm_pre_logits)),
         "pixels_equal": bool(torch.equal(pixels, timm_pixels)),
+        "pixels_shape": list(pixels.shape),
+        "argmax_index": int(image_logits.argmax(-1)),
         "argmax_label": classifier.config.id2label[int(image_logits.argmax(-1))],
         "pipeline_label": classify(image, top_k=1)[0]["label"],
         "feature_pipeline_equal": bool(torch.equal(extracted.reshape(pipeline_pooled.shape), pipeline_pooled)),
+        "num_labels": classifier.config.num_labels,
         "labels": [classifier.config.id2label[i] for i in range(classifier.config.num_labels)],
     }
 
@@ -143,41 +150,15 @@ def main(folder: str, architecture: str, weights: str, create_kwargs: str = "{}"
 
     warnings = Warnings()
     transformers_logging.get_logger().addHandler(warnings)
-    config = AutoConfig.from_pretrained(folder, trust_remote_code=True)
-    classifier = AutoModelForImageClassification.from_pretrained(folder, trust_remote_code=True).eval()
-    features = AutoModel.from_pretrained(folder, trust_remote_code=True).eval()
-    processor = AutoImageProcessor.from_pretrained(folder, trust_remote_code=True)
-    with torch.inference_mode():
-        timm_logits = reference(pixel_values)
-        timm_pre_logits = reference.forward_head(reference.forward_features(pixel_values), pre_logits=True)
-        logits = classifier(pixel_values).logits
-        pooled = features(pixel_values).pooler_output
-        pixels = processor(image, return_tensors="pt")["pixel_values"]
-        image_logits = classifier(pixels).logits
-    classify = pipeline("image-classification", model=folder, trust_remote_code=True)
-    custom_warnings = list(warnings.messages)
+    with_code = load_with_transformers(folder, reference, pixel_values, image, timm_pixels, trust_remote_code=True)
+    with_code["warnings"] = list(warnings.messages)
     warnings.messages.clear()
-    without_remote_code = reported(load_without_remote_code, folder, reference, pixel_values, image, timm_pixels)
-    without_remote_code["warnings"] = list(warnings.messages)
+    without_code = reported(load_with_transformers, folder, reference, pixel_values, image, timm_pixels)
+    without_code["warnings"] = list(warnings.messages)
     return {
-        "warnings": custom_warnings,
-        "labels": [classifier.config.id2label[i] for i in range(classifier.config.num_labels)],
-        "timm_wrapper": without_remote_code,
+        **with_code,
+        "timm_wrapper": without_code,
         "timm": reported(load_with_timm, folder, reference, pixel_values, image, timm_pixels),
-        "config_class": type(config).__name__,
-        "model_class": type(features).__name__,
-        "classifier_class": type(classifier).__name__,
-        "processor_class": type(processor).__name__,
-        "logits_max_abs_diff": max_abs_diff(logits, timm_logits),
-        "logits_equal": bool(torch.equal(logits, timm_logits)),
-        "pooled_max_abs_diff": max_abs_diff(pooled, timm_pre_logits),
-        "pooled_equal": bool(torch.equal(pooled, timm_pre_logits)),
-        "pixels_equal": bool(torch.equal(pixels, timm_pixels)),
-        "pixels_shape": list(pixels.shape),
-        "argmax_index": int(image_logits.argmax(-1)),
-        "argmax_label": classifier.config.id2label[int(image_logits.argmax(-1))],
-        "pipeline_label": classify(image, top_k=1)[0]["label"],
-        "num_labels": classifier.config.num_labels,
     }
 
 
