@@ -285,12 +285,14 @@ class Run:
 
     def prepare(self, context: Mapping[str, Any]) -> None:
         """Once the answers are checked, before cookiecutter renders the files into the folder: the paths the run
-        writes (cookiecutter's files, the marker, the export's files) hold no link to a file elsewhere, and the
-        names cookiecutter renders are kept for publishing (only the run's files are published)."""
+        writes (cookiecutter's files, the marker, the export's files) hold no link to a file elsewhere, the names
+        cookiecutter renders are kept for publishing (only the run's files are published), and the folder is
+        marked incomplete until `generate.complete` has verified it."""
         from timm_hub_template import run_files
 
         self.rendered = rendered_names(template_folder(), context)
         run_files.detach(self.folder, run_files.RUN_FILES + self.rendered)
+        run_files.mark_incomplete(self.folder)
 
     def finish(self) -> None:
         """The run reached a reported end (success, or a failure the hook reports, after which cookiecutter removes

@@ -149,7 +149,6 @@ def prepare_generation(cookiecutter: dict[str, Any]) -> str:
     `cookiecutter`: the context as cookiecutter holds it (`__` keys and all: the names of the files it renders use
     them)."""
     from timm_hub_template.answers import error
-    from timm_hub_template.run_files import mark_incomplete
 
     try:
         run = cookiecutter_run.hook_run()
@@ -160,7 +159,6 @@ def prepare_generation(cookiecutter: dict[str, Any]) -> str:
     if not problem:
         try:
             run.prepare(cookiecutter)
-            mark_incomplete(run.folder)
         except cookiecutter_run.CookiecutterChanged as changed:
             problem = str(changed)
     if problem:
