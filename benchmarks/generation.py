@@ -9,7 +9,10 @@ random initialisation as the weights:
   `timm.models.save_for_hf`, what timm's `push_to_hf_hub` writes before uploading;
 - load: `AutoModelForImageClassification.from_pretrained(<generated folder>, trust_remote_code=True)` against
   `timm.create_model` with the same checkpoint (seconds inside the process, after the imports);
-- import floor: a process that only imports cookiecutter, torch, timm and transformers.
+- import floor: a process that only imports cookiecutter, torch, timm and transformers;
+- Transformers floor: what any verification of the two Transformers ways in the process pays, whatever else it
+  skips: a process that imports cookiecutter, torch, timm and the Auto classes, then loads the generated folder with
+  `AutoModelForImageClassification` and `AutoModel`, with and without its code (no forward pass, no comparison).
 Wall time and peak RSS (`wait4`'s `ru_maxrss`) are per whole process. It prints a Markdown table with the medians,
 the ratios template / timm, and the peak above the import floor in copies of the checkpoint's bytes. Then batch mode
 against one cookiecutter process per architecture, for a few small architectures.
@@ -47,6 +50,13 @@ model = timm.create_model(architecture, pretrained=True, pretrained_cfg_overlay=
 save_for_hf(model, out)
 """
 IMPORTS = "import cookiecutter.main, torch, timm, transformers"
+TRANSFORMERS_FLOOR = """
+import sys, cookiecutter.main, timm, torch
+from transformers import AutoModel, AutoModelForImageClassification
+for options in ({"trust_remote_code": True}, {}):
+    for auto_class in (AutoModelForImageClassification, AutoModel):
+        auto_class.from_pretrained(sys.argv[1], **options)
+"""
 LOAD = """
 import json, sys, time, timm
 from transformers import AutoModelForImageClassification
@@ -99,7 +109,7 @@ def median(values: list[float]) -> float:
 def compare(architecture: str, repeats: int, work: Path, floor_mib: float) -> dict[str, float]:
     checkpoint = checkpoint_of(architecture, work)
     size_mib = checkpoint.stat().st_size / 2**20
-    template, committed, timm_runs, loads = [], [], [], {"template": [], "timm": []}
+    template, committed, timm_runs, floors, loads = [], [], [], [], {"template": [], "timm": []}
     for repeat in range(repeats):
         out = work / f"{architecture}-{repeat}"
         template.append(measured(template_command(architecture, str(checkpoint), out, "git_init=no"))[:2])
@@ -109,6 +119,7 @@ def compare(architecture: str, repeats: int, work: Path, floor_mib: float) -> di
         timm_out = work / f"{architecture}-timm-{repeat}"
         timm_runs.append(measured([PYTHON, "-c", SAVE_FOR_HF, architecture, str(checkpoint), str(timm_out)])[:2])
         folder = out / f"custom-{architecture}"
+        floors.append(measured([PYTHON, "-c", TRANSFORMERS_FLOOR, str(folder)])[0])
         for mode, path in (("template", folder), ("timm", checkpoint)):
             stdout = measured([PYTHON, "-c", LOAD, mode, architecture, str(path)])[2]
             loads[mode].append(json.loads(stdout.strip().splitlines()[-1])["seconds"])
@@ -117,6 +128,7 @@ def compare(architecture: str, repeats: int, work: Path, floor_mib: float) -> di
         "template_s": median([wall for wall, _ in template]),
         "git_init_s": median(committed),
         "timm_s": median([wall for wall, _ in timm_runs]),
+        "transformers_floor_s": median(floors),
         "template_mib": median([peak for _, peak in template]),
         "timm_mib": median([peak for _, peak in timm_runs]),
         "load_template_s": median(loads["template"]),
@@ -148,6 +160,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--small", nargs="+", default=SMALL, help="architectures for batch mode's comparison")
     parser.add_argument("--template-only", action="store_true", help="time the template alone, with --set variables")
+    parser.add_argument("--no-batch", action="store_true", help="leave out batch mode's comparison")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="template variables")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as directory:
@@ -171,9 +184,9 @@ def main() -> None:
         print(
             "| architecture | checkpoint | template | timm save_for_hf | ratio | git_init=yes | extra / timm "
             "| template peak RSS | timm peak RSS | template above floor | timm above floor | load: Auto class "
-            "| load: timm | ratio |"
+            "| load: timm | ratio | Transformers floor | floor / timm |"
         )
-        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         for architecture in args.architectures:
             r = compare(architecture, args.repeats, work, floor)
             extra = (r["git_init_s"] - r["template_s"]) / r["timm_s"]
@@ -182,9 +195,12 @@ def main() -> None:
                 f"| {r['template_s'] / r['timm_s']:.2f}x | {r['git_init_s']:.2f} s | {extra:.2f}x "
                 f"| {r['template_mib']:.0f} MiB | {r['timm_mib']:.0f} MiB | {r['template_copies']:.2f} copies "
                 f"| {r['timm_copies']:.2f} copies | {r['load_template_s']:.2f} s | {r['load_timm_s']:.2f} s "
-                f"| {r['load_template_s'] / r['load_timm_s']:.2f}x |",
+                f"| {r['load_template_s'] / r['load_timm_s']:.2f}x | {r['transformers_floor_s']:.2f} s "
+                f"| {r['transformers_floor_s'] / r['timm_s']:.2f}x |",
                 flush=True,
             )
+        if args.no_batch:
+            return
         per_batch, per_process = batch_against_processes(args.small, args.repeats, work)
         print(
             f"\nBatch mode, {len(args.small)} small architectures ({', '.join(args.small)}): {per_batch:.2f} s each in "
