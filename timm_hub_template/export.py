@@ -58,8 +58,6 @@ def export(
         generated = import_generated_package(project_dir, Path(staging), module)
         modeling = generated[f"modeling_{module}"]
         reference_model = weights.load_reference(answers)
-        weights_origin = weights.describe(answers)
-        step(f"Weights: {weights_origin}")
         model = build_with_weights(modeling, answers, reference_model)
         # timm's outputs and the card's statistics are computed while the weights are written: the disk and the
         # hashing use the other core.
@@ -70,6 +68,9 @@ def export(
                 reference_model, answers.data_config["input_size"], new_model(modeling, answers).timm_model
             )
             weights_sha256 = saved.result()
+        # A checkpoint's SHA-256 for the card, hashed in the background since the export began (`generate.complete`).
+        weights_origin = weights.describe(answers)
+        step(f"Weights: {weights_origin}")
         megabytes = sum((project_dir / name).stat().st_size for name in weights_sha256) / 1e6
         step(f"Wrote config.json, the code and {', '.join(sorted(weights_sha256))} ({megabytes:.1f} MB)")
         onnx_report = onnx_export.export_if_asked(project_dir, answers, reference_model, reference)
