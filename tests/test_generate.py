@@ -93,6 +93,7 @@ def test_image_processor_equals_timm_eval_transform(baked):
 
 def test_pipeline_top_label_is_the_logits_argmax(baked):
     _, _, report = baked
+    assert report["feature_pipeline_equal"]  # the feature-extraction pipeline too, with the repository's code
     assert report["num_labels"] == 1000
     assert report["pipeline_label"] == report["argmax_label"]
     # ImageNet's names, as timm's ImageNetInfo gives them, in index order.

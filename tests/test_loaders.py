@@ -34,6 +34,7 @@ def folder(tmp_path_factory):
 def assert_three_ways(report, labels):
     """The repository's code, TimmWrapper and timm each give the reference's logits, pixels and class names."""
     assert report["logits_equal"] and report["pooled_equal"] and report["pixels_equal"]
+    assert report["feature_pipeline_equal"] and report["pipeline_label"] == report["argmax_label"]
     assert report["labels"] == labels
     assert not [message for message in report["warnings"] if "model of type" in message], report["warnings"]
     wrapper = report["timm_wrapper"]
